@@ -1,0 +1,115 @@
+// Builds the gateway as a fastify instance, without listening (server.ts listens). Registration
+// order is the security model, so it is explicit here: OAuth endpoints first, then the proxy
+// catch-all that every other request goes through.
+import replyFrom from '@fastify/reply-from'
+import fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { GatehouseConfig } from './config/compile.js'
+import { GatehouseError } from './errors.js'
+import { errorHandler, sendError } from './http/reply-error.js'
+import { compileIpMatcher } from './net/cidr.js'
+import { createAccessTokenIssuer, createAccessTokenVerifier, systemClock, type Clock } from './oauth/access-token.js'
+import { createClientAuthenticator } from './oauth/client-auth.js'
+import { registerDiscovery } from './oauth/discovery.js'
+import { loadSigningKeys, type SigningKeys } from './oauth/keys.js'
+import { generateSecret, hashSecret, parseSecretHash, type ScryptHash } from './oauth/secret-hash.js'
+import { registerTokenEndpoint } from './oauth/token-endpoint.js'
+import { bearerAuthenticator } from './pipeline/authenticate.js'
+import { createClientAddressResolver } from './pipeline/client-address.js'
+import { createPipeline } from './pipeline/index.js'
+import { forward } from './proxy/forward.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** What the access log line says about this request. */
+    audit: { route?: string; client?: string; reason?: string }
+  }
+}
+
+export interface AppOptions {
+  /** Fastify/pino logger options; defaults to JSON logs at server.logLevel on stdout. */
+  logger?: FastifyServerOptions['logger']
+  clock?: Clock
+  /** Signing keys, when the caller has loaded them already. */
+  keys?: SigningKeys
+}
+
+export async function buildApp(config: GatehouseConfig, options: AppOptions = {}): Promise<FastifyInstance> {
+  const clock = options.clock ?? systemClock
+  const keys = options.keys ?? (await loadSigningKeys(config.signing.alg, config.signing.keyFile))
+  const decoyHash = parseSecretHash(await hashSecret(generateSecret())) as ScryptHash
+
+  const app = fastify({
+    logger: options.logger ?? { level: config.server.logLevel, serializers: { req: requestForLog } },
+    logController: new LogController({ disableRequestLogging: true }), // one access line per request: onResponse below
+    return503OnClosing: true,
+    // Fastify's own 400s for unparseable requests, as our JSON.
+    frameworkErrors: (err, request, reply) => sendError(request, reply, new GatehouseError('invalid_request', 'the request is malformed', { reason: err.code })),
+  })
+  app.decorateRequest('audit', null as never)
+  app.addHook('onRequest', async (request) => {
+    request.audit = {}
+  })
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      { req: request, status: reply.statusCode, ms: Math.round(reply.elapsedTime), ...request.audit },
+      'request completed',
+    )
+  })
+  app.setErrorHandler(errorHandler())
+  app.setNotFoundHandler((request, reply) => sendError(request, reply, new GatehouseError('not_found', 'no route matches this request', { reason: 'no_route' })))
+
+  if (keys.ephemeral) {
+    app.log.warn('signing.keyFile is not set: signing with an ephemeral key; tokens die with this process (make a key with `gatehouse gen-key`)')
+  }
+  for (const warning of config.warnings) app.log.warn(warning)
+
+  // 1. The authorization server: token endpoint and discovery, in their own context (form bodies only).
+  await app.register(async (oauth) => {
+    oauth.setErrorHandler(errorHandler(400))
+    registerTokenEndpoint(oauth, {
+      config,
+      authenticateClient: createClientAuthenticator({ clients: config.clients, decoyHash }),
+      issueAccessToken: createAccessTokenIssuer(config, keys, clock),
+      clock,
+    })
+    registerDiscovery(oauth, config, keys)
+  })
+
+  // 2. Everything else goes through the pipeline and, if allowed, upstream.
+  const runPipeline = createPipeline({
+    routes: config.routes,
+    resolveClientAddress: createClientAddressResolver(compileIpMatcher(config.server.trustedProxies)),
+    authenticators: {
+      bearer: bearerAuthenticator({ verifyAccessToken: createAccessTokenVerifier(config, keys, clock), clients: config.clients }),
+    },
+  })
+  await app.register(async (proxy) => {
+    // Bodies are streamed upstream untouched, whatever their type.
+    proxy.removeAllContentTypeParsers()
+    proxy.addContentTypeParser('*', (_request, payload, done) => done(null, payload))
+    await proxy.register(replyFrom, {
+      disableRequestLogging: true,
+      undici: {
+        connections: 128,
+        pipelining: 1,
+        keepAliveTimeout: 10_000,
+        // reply-from sets rejectUnauthorized: false for undici by default; `connect` overrides it.
+        connect: { timeout: 5_000, rejectUnauthorized: true },
+      },
+    })
+    proxy.all('/*', async (request, reply) => {
+      const decision = await runPipeline(request)
+      request.audit.route = decision.route.id
+      request.audit.client = decision.principal?.clientId
+      return forward(reply, decision)
+    })
+  })
+
+  return app
+}
+
+/** Requests in logs: method and path only; the query string may carry secrets. */
+function requestForLog(req: { method: string; url: string; ip?: string; id?: string }) {
+  const q = req.url.indexOf('?')
+  return { method: req.method, path: q === -1 ? req.url : req.url.slice(0, q), ip: req.ip, id: req.id }
+}

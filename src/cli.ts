@@ -1,0 +1,131 @@
+// The `gatehouse` command: start the gateway (default) or one of its helpers.
+import { writeFile } from 'node:fs/promises'
+import { parseArgs } from 'node:util'
+import { loadConfig, type Env } from './config/load.js'
+import type { SigningAlg } from './config/compile.js'
+import { ConfigError } from './errors.js'
+import { generateSigningJwk, loadSigningKeys } from './oauth/keys.js'
+import { generateSecret, hashSecret } from './oauth/secret-hash.js'
+import { closeOnSignals, startServer } from './server.js'
+
+export interface CliIo {
+  readonly stdin: NodeJS.ReadableStream & { isTTY?: boolean }
+  readonly stdout: { write(text: string): unknown }
+  readonly stderr: { write(text: string): unknown }
+  readonly env: Env
+}
+
+const USAGE = `usage:
+  gatehouse [--config FILE]          start the gateway (FILE: GATEHOUSE_CONFIG, else config/gatehouse.yaml)
+  gatehouse check-config [FILE]      validate a config file; prints OK or every problem
+  gatehouse hash-secret              read a secret on stdin, print its scrypt hash
+  gatehouse new-client --id ID [--grants a,b] [--scopes a,b] [--group G]
+                                     make a client: prints its config entry and its secret, once
+  gatehouse gen-key [--alg ES256|RS256|EdDSA] [--out FILE]
+                                     make a private signing key (JWK); --out writes it with mode 0600
+`
+const ALGS: readonly SigningAlg[] = ['ES256', 'RS256', 'EdDSA']
+
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  const [command, ...rest] = argv
+  const defaultConfig = io.env.GATEHOUSE_CONFIG || 'config/gatehouse.yaml'
+  try {
+    switch (command) {
+      case 'check-config':
+        return await checkConfig(rest[0] ?? defaultConfig, io)
+      case 'hash-secret':
+        return await hashSecretCommand(io)
+      case 'new-client':
+        return await newClient(rest, io)
+      case 'gen-key':
+        return await genKey(rest, io)
+      case 'help':
+      case '--help':
+      case '-h':
+        io.stdout.write(USAGE)
+        return 0
+      default: {
+        const { values } = parseArgs({ args: [...argv], options: { config: { type: 'string', short: 'c' } } })
+        const app = await startServer(values.config ?? defaultConfig, io.env)
+        closeOnSignals(app)
+        return 0
+      }
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) io.stderr.write(err.message + '\n')
+    else if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) io.stderr.write(`${(err as Error).message}\n\n${USAGE}`)
+    else io.stderr.write(`gatehouse: ${(err as Error).message}\n`)
+    return 1
+  }
+}
+
+async function checkConfig(file: string, io: CliIo): Promise<number> {
+  const config = await loadConfig(file, io.env)
+  await loadSigningKeys(config.signing.alg, config.signing.keyFile)
+  for (const warning of config.warnings) io.stderr.write(`warning: ${warning}\n`)
+  if (config.signing.keyFile === undefined) io.stderr.write('warning: signing.keyFile is not set: an ephemeral key will be used\n')
+  io.stdout.write(`OK: ${file} (${config.routes.length} routes, ${config.clients.size} clients)\n`)
+  return 0
+}
+
+async function readStdin(io: CliIo): Promise<string> {
+  if (io.stdin.isTTY) io.stderr.write('secret: ')
+  let text = ''
+  for await (const chunk of io.stdin) {
+    text += chunk.toString()
+    if (io.stdin.isTTY && text.includes('\n')) break
+  }
+  return text.replace(/\r?\n$/, '')
+}
+
+async function hashSecretCommand(io: CliIo): Promise<number> {
+  const secret = await readStdin(io)
+  if (secret === '') {
+    io.stderr.write('gatehouse hash-secret: the secret is empty (give it on stdin)\n')
+    return 1
+  }
+  io.stdout.write((await hashSecret(secret)) + '\n')
+  return 0
+}
+
+const list = (value: string | undefined) => (value ? value.split(',').map((s) => s.trim()).filter(Boolean) : [])
+
+async function newClient(args: readonly string[], io: CliIo): Promise<number> {
+  const { values } = parseArgs({
+    args: [...args],
+    options: { id: { type: 'string' }, grants: { type: 'string' }, scopes: { type: 'string' }, group: { type: 'string' } },
+  })
+  if (!values.id) {
+    io.stderr.write('gatehouse new-client: --id is required\n')
+    return 1
+  }
+  const secret = generateSecret()
+  const grants = list(values.grants)
+  const lines = [
+    `# client secret for "${values.id}", shown once: ${secret}`,
+    `- id: ${JSON.stringify(values.id)}`,
+    `  secretHash: "${await hashSecret(secret)}"`,
+    `  grants: [${(grants.length ? grants : ['client_credentials']).join(', ')}]`,
+    `  scopes: [${list(values.scopes).join(', ')}]`,
+    ...(values.group ? [`  group: ${JSON.stringify(values.group)}`] : []),
+  ]
+  io.stdout.write(lines.join('\n') + '\n')
+  return 0
+}
+
+async function genKey(args: readonly string[], io: CliIo): Promise<number> {
+  const { values } = parseArgs({ args: [...args], options: { alg: { type: 'string' }, out: { type: 'string' } } })
+  const alg = (values.alg ?? 'ES256') as SigningAlg
+  if (!ALGS.includes(alg)) {
+    io.stderr.write(`gatehouse gen-key: --alg must be one of ${ALGS.join(', ')}\n`)
+    return 1
+  }
+  const json = JSON.stringify(await generateSigningJwk(alg), null, 2) + '\n'
+  if (values.out) {
+    await writeFile(values.out, json, { mode: 0o600, flag: 'wx' })
+    io.stderr.write(`wrote ${values.out}\n`)
+  } else {
+    io.stdout.write(json)
+  }
+  return 0
+}

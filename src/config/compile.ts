@@ -1,0 +1,230 @@
+// Turns a validated config file into the runtime config: defaults applied, cross-field rules checked,
+// URLs parsed, CIDRs compiled, secrets hashed, everything frozen. Nothing here runs per request.
+import { cidrProblem } from '../net/cidr.js'
+import { hashSecret, parseSecretHash, type ScryptHash } from '../oauth/secret-hash.js'
+import { normalisePath } from '../pipeline/normalise-path.js'
+import type { ConfigFile, GrantTypeName } from './schema.js'
+
+export type SigningAlg = 'ES256' | 'RS256' | 'EdDSA'
+export type AuthScheme = 'bearer'
+
+export interface Client {
+  readonly id: string
+  readonly type: 'confidential' | 'public'
+  /** Absent for public clients. */
+  readonly secret: ScryptHash | undefined
+  readonly grants: ReadonlySet<GrantTypeName>
+  readonly scopes: readonly string[]
+  readonly group: string | undefined
+  readonly redirectUris: readonly string[]
+}
+
+export interface RouteRule {
+  readonly id: string
+  /** Normalised prefix without a trailing slash ("/" matches everything). */
+  readonly path: string
+  readonly methods: ReadonlySet<string> | undefined
+  /** Upstream origin, e.g. "http://127.0.0.1:9000". */
+  readonly upstreamOrigin: string
+  /** Path of the upstream URL without its trailing slash, prepended to every forwarded path. */
+  readonly upstreamBasePath: string
+  readonly rewritePrefix: string | undefined
+  /** Accepted credentials, in order of preference; empty: a public route. */
+  readonly auth: readonly AuthScheme[]
+  readonly scopes: readonly string[]
+  readonly timeoutMs: number
+  readonly forwardAuthorization: boolean
+}
+
+export interface GatehouseConfig {
+  readonly file: string
+  readonly server: {
+    readonly host: string
+    readonly port: number
+    readonly trustedProxies: readonly string[]
+    readonly logLevel: string
+  }
+  readonly issuer: string
+  readonly signing: { readonly alg: SigningAlg; readonly keyFile: string | undefined }
+  readonly tokens: {
+    readonly audience: string
+    readonly accessTokenTtl: number
+    readonly refreshTokenTtl: number
+    readonly authorizationCodeTtl: number
+    readonly clockTolerance: number
+  }
+  readonly tokenEndpoint: { readonly paths: readonly string[] }
+  readonly clients: ReadonlyMap<string, Client>
+  /** Longest prefix first, so the most specific route wins. */
+  readonly routes: readonly RouteRule[]
+  /** Things that work but that an operator should hear about at start. */
+  readonly warnings: readonly string[]
+}
+
+export interface Problem {
+  readonly path: readonly (string | number)[]
+  readonly message: string
+}
+
+export interface CompileOptions {
+  /** Resolves a path from the config file (keyFile) against the file's directory. */
+  resolvePath: (p: string) => string
+  /** `PORT` from the environment, which overrides server.port. */
+  portOverride?: number | undefined
+}
+
+const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 }
+export function durationSeconds(value: number | string): number {
+  if (typeof value === 'number') return value
+  return Number(value.slice(0, -1)) * UNITS[value.slice(-1)]!
+}
+
+export const DEFAULT_TOKEN_PATH = '/oauth/token'
+const DEFAULT_ROUTE_TIMEOUT_MS = 30_000
+
+/** Returns the runtime config, or the list of problems that stop it from being one. */
+export async function compileConfig(file: string, raw: ConfigFile, options: CompileOptions): Promise<GatehouseConfig | Problem[]> {
+  const problems: Problem[] = []
+  const warnings: string[] = []
+  const problem = (path: (string | number)[], message: string) => problems.push({ path, message })
+
+  const host = raw.server?.host ?? '127.0.0.1'
+  const port = options.portOverride ?? raw.server?.port ?? 8080
+  const trustedProxies = raw.server?.trustedProxies ?? []
+  trustedProxies.forEach((entry, i) => {
+    const why = cidrProblem(entry)
+    if (why) problem(['server', 'trustedProxies', i], why)
+  })
+
+  const issuer = raw.issuer ?? `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${port}`
+  checkUrl(issuer, ['issuer'], problem, { allowPath: true })
+
+  const clients = new Map<string, Client>()
+  for (const [i, c] of (raw.clients ?? []).entries()) {
+    const at = (...rest: (string | number)[]) => ['clients', i, ...rest]
+    if (clients.has(c.id)) problem(at('id'), `duplicate client id "${c.id}"`)
+    const type = c.type ?? 'confidential'
+    let secret: ScryptHash | undefined
+    if (type === 'public') {
+      if (c.secret !== undefined || c.secretHash !== undefined) problem(at(), 'a public client has no secret')
+      if (c.grants?.includes('client_credentials')) problem(at('grants'), 'client_credentials needs a confidential client')
+    } else if (c.secretHash !== undefined && c.secret !== undefined) {
+      problem(at(), 'give secretHash or secret, not both')
+    } else if (c.secretHash !== undefined) {
+      const parsed = parseSecretHash(c.secretHash)
+      if (typeof parsed === 'string') problem(at('secretHash'), parsed)
+      else secret = parsed
+    } else if (c.secret !== undefined) {
+      warnings.push(`client "${c.id}" has a plain "secret" in the config; store "secretHash" from \`gatehouse hash-secret\` instead`)
+      // Hashed at load, so that every client is verified the same (slow, constant-time) way.
+      secret = parseSecretHash(await hashSecret(c.secret)) as ScryptHash
+    } else {
+      problem(at(), 'a confidential client needs secretHash (or secret)')
+    }
+    clients.set(c.id, Object.freeze({
+      id: c.id,
+      type,
+      secret,
+      grants: new Set<GrantTypeName>(c.grants ?? (type === 'public' ? ['authorization_code'] : ['client_credentials'])),
+      scopes: Object.freeze([...(c.scopes ?? [])]),
+      group: c.group,
+      redirectUris: Object.freeze([...(c.redirectUris ?? [])]),
+    }))
+  }
+
+  const routeIds = new Set<string>()
+  const routes: RouteRule[] = []
+  for (const [i, r] of (raw.routes ?? []).entries()) {
+    const at = (...rest: (string | number)[]) => ['routes', i, ...rest]
+    if (routeIds.has(r.id)) problem(at('id'), `duplicate route id "${r.id}"`)
+    routeIds.add(r.id)
+    const path = canonicalPrefix(r.path, at('path'), problem)
+    const rewritePrefix = r.rewritePrefix === undefined ? undefined : canonicalPrefix(r.rewritePrefix, at('rewritePrefix'), problem)
+    const upstream = checkUrl(r.upstream, at('upstream'), problem, { allowPath: true })
+    const auth = r.auth ?? ['bearer']
+    const scopes = r.scopes ?? []
+    if (auth.length === 0 && scopes.length > 0) problem(at('scopes'), 'a public route (auth: []) cannot require scopes')
+    routes.push(Object.freeze({
+      id: r.id,
+      path,
+      methods: r.methods ? new Set<string>(r.methods) : undefined,
+      upstreamOrigin: upstream?.origin ?? '',
+      upstreamBasePath: upstream ? upstream.pathname.replace(/\/+$/, '') : '',
+      rewritePrefix,
+      auth: Object.freeze([...auth]),
+      scopes: Object.freeze([...scopes]),
+      timeoutMs: r.timeoutMs ?? DEFAULT_ROUTE_TIMEOUT_MS,
+      forwardAuthorization: r.forwardAuthorization ?? false,
+    }))
+  }
+  routes.sort((a, b) => b.path.length - a.path.length)
+
+  const tokenPaths = [DEFAULT_TOKEN_PATH]
+  for (const [i, p] of (raw.tokenEndpoint?.paths ?? []).entries()) {
+    const canonical = canonicalPrefix(p, ['tokenEndpoint', 'paths', i], problem)
+    if (!tokenPaths.includes(canonical)) tokenPaths.push(canonical)
+  }
+
+  if (problems.length > 0) return problems
+  const keyFile = raw.signing?.keyFile
+  return deepFreeze({
+    file,
+    server: { host, port, trustedProxies, logLevel: raw.server?.logLevel ?? 'info' },
+    issuer,
+    signing: { alg: raw.signing?.alg ?? 'ES256', keyFile: keyFile === undefined ? undefined : options.resolvePath(keyFile) },
+    tokens: {
+      audience: raw.tokens?.audience ?? issuer,
+      accessTokenTtl: durationSeconds(raw.tokens?.accessTokenTtl ?? 3600),
+      refreshTokenTtl: durationSeconds(raw.tokens?.refreshTokenTtl ?? 1_209_600),
+      authorizationCodeTtl: durationSeconds(raw.tokens?.authorizationCodeTtl ?? 60),
+      clockTolerance: durationSeconds(raw.tokens?.clockTolerance ?? 5),
+    },
+    tokenEndpoint: { paths: tokenPaths },
+    clients,
+    routes,
+    warnings,
+  })
+}
+
+/** A prefix must already be in normalised form, so that what the operator wrote is what is matched. */
+function canonicalPrefix(p: string, path: (string | number)[], problem: (path: (string | number)[], m: string) => void): string {
+  let normalised: string
+  try {
+    normalised = normalisePath(p)
+  } catch (err) {
+    problem(path, `"${p}" is not a valid path: ${(err as Error).message}`)
+    return p
+  }
+  const trimmed = normalised.length > 1 ? normalised.replace(/\/$/, '') : normalised
+  if (trimmed !== p.replace(/(.)\/$/, '$1')) problem(path, `"${p}" is not a normalised path (did you mean "${trimmed}"?)`)
+  return trimmed
+}
+
+function checkUrl(
+  value: string,
+  path: (string | number)[],
+  problem: (path: (string | number)[], m: string) => void,
+  { allowPath }: { allowPath: boolean },
+): URL | undefined {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    problem(path, `"${value}" is not a URL`)
+    return undefined
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') problem(path, 'must be an http:// or https:// URL')
+  if (url.username || url.password) problem(path, 'must not contain credentials')
+  if (url.search || url.hash) problem(path, 'must not contain a query or fragment')
+  if (!allowPath && url.pathname !== '/') problem(path, 'must not contain a path')
+  return url
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value)
+    // Maps and Sets are frozen as objects; their entries are frozen where they are built.
+    for (const v of Object.values(value)) deepFreeze(v)
+  }
+  return value
+}

@@ -1,0 +1,95 @@
+// The config file's shape: one schema that both validates the YAML (Ajv) and gives its TypeScript
+// type. Every object is closed (additionalProperties: false) so that a misspelt key is an error,
+// never a silently ignored policy. Defaults are applied in compile.ts, in code, where they can be read.
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
+
+const closed = <T extends Parameters<typeof Type.Object>[0]>(props: T, description?: string) =>
+  Type.Object(props, { additionalProperties: false, ...(description ? { description } : {}) })
+
+/** Seconds as an integer, or a string like "90s", "15m", "1h", "14d". */
+export const Duration = Type.Union(
+  [Type.Integer({ minimum: 1 }), Type.String({ pattern: '^[1-9][0-9]*[smhd]$' })],
+  { description: 'seconds, or a number with s, m, h or d (e.g. "15m")' },
+)
+
+// RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+export const ScopeToken = Type.String({ pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$', description: 'a scope token' })
+
+const HttpUrl = Type.String({ pattern: '^https?://', description: 'an http:// or https:// URL' })
+
+export const GrantType = Type.Union([
+  Type.Literal('client_credentials'),
+  Type.Literal('password'),
+  Type.Literal('authorization_code'),
+  Type.Literal('refresh_token'),
+  Type.Literal('implicit'),
+])
+
+export const HttpMethod = Type.Union(
+  ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'].map((m) => Type.Literal(m)),
+)
+
+const Client = closed({
+  id: Type.String({ pattern: '^[\\x21-\\x7E]+$', maxLength: 128, description: 'printable ASCII, no spaces' }),
+  type: Type.Optional(Type.Union([Type.Literal('confidential'), Type.Literal('public')])),
+  secretHash: Type.Optional(Type.String({ pattern: '^\\$scrypt\\$' })),
+  secret: Type.Optional(Type.String({ minLength: 1 })),
+  grants: Type.Optional(Type.Array(GrantType, { uniqueItems: true })),
+  scopes: Type.Optional(Type.Array(ScopeToken, { uniqueItems: true })),
+  group: Type.Optional(Type.String({ minLength: 1 })),
+  redirectUris: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+})
+
+const Route = closed({
+  id: Type.String({ pattern: '^[A-Za-z0-9_.-]+$' }),
+  path: Type.String({ pattern: '^/', description: 'an absolute path, e.g. /api/orders' }),
+  methods: Type.Optional(Type.Array(HttpMethod, { minItems: 1, uniqueItems: true })),
+  upstream: HttpUrl,
+  rewritePrefix: Type.Optional(Type.String({ pattern: '^/' })),
+  auth: Type.Optional(Type.Array(Type.Literal('bearer'), { uniqueItems: true })),
+  scopes: Type.Optional(Type.Array(ScopeToken, { uniqueItems: true })),
+  timeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 3_600_000 })),
+  forwardAuthorization: Type.Optional(Type.Boolean()),
+})
+
+export const ConfigFileSchema = closed({
+  server: Type.Optional(
+    closed({
+      host: Type.Optional(Type.String({ minLength: 1 })),
+      port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+      trustedProxies: Type.Optional(Type.Array(Type.String())),
+      logLevel: Type.Optional(
+        Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
+      ),
+    }),
+  ),
+  issuer: Type.Optional(HttpUrl),
+  signing: Type.Optional(
+    closed({
+      alg: Type.Optional(Type.Union([Type.Literal('ES256'), Type.Literal('RS256'), Type.Literal('EdDSA')])),
+      keyFile: Type.Optional(Type.String({ minLength: 1 })),
+    }),
+  ),
+  tokens: Type.Optional(
+    closed({
+      audience: Type.Optional(Type.String({ minLength: 1 })),
+      accessTokenTtl: Type.Optional(Duration),
+      refreshTokenTtl: Type.Optional(Duration),
+      authorizationCodeTtl: Type.Optional(Duration),
+      clockTolerance: Type.Optional(Type.Union([Type.Literal(0), Duration])),
+    }),
+  ),
+  tokenEndpoint: Type.Optional(
+    closed({
+      paths: Type.Optional(Type.Array(Type.String({ pattern: '^/' }), { minItems: 1, uniqueItems: true })),
+    }),
+  ),
+  clients: Type.Optional(Type.Array(Client)),
+  routes: Type.Optional(Type.Array(Route)),
+})
+
+export type ConfigFile = Static<typeof ConfigFileSchema>
+export type ClientConfig = Static<typeof Client>
+export type RouteConfig = Static<typeof Route>
+export type GrantTypeName = Static<typeof GrantType>
+export type SchemaOf<T extends TSchema> = Static<T>

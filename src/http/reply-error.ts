@@ -1,0 +1,43 @@
+// The one place where errors become responses: the JSON body and headers of ../shared/DESIGN.md.
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { GatehouseError, isGatehouseError } from '../errors.js'
+
+const FRAMEWORK_DESCRIPTIONS: Record<number, string> = {
+  400: 'the request is malformed',
+  404: 'no route matches this request',
+  405: 'method not allowed',
+  413: 'the request body is too large',
+  415: 'unsupported content type',
+  431: 'request headers are too large',
+}
+
+/**
+ * Any error as a GatehouseError. Fastify's own 4xx errors (bad URL, body too large, wrong content
+ * type) become invalid_request; `statusFor4xx` lets the token endpoint answer all of them with 400
+ * as RFC 6749 §5.2 asks. Anything else is a 500 whose details stay in the log.
+ */
+export function toGatehouseError(err: unknown, statusFor4xx?: number): GatehouseError {
+  if (isGatehouseError(err)) return err
+  const status = (err as FastifyError).statusCode
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    const code = (err as FastifyError).code ?? 'FST_ERR'
+    if (status === 404) return new GatehouseError('not_found', FRAMEWORK_DESCRIPTIONS[404]!, { reason: code })
+    return new GatehouseError('invalid_request', FRAMEWORK_DESCRIPTIONS[status] ?? FRAMEWORK_DESCRIPTIONS[400]!, {
+      status: statusFor4xx ?? status,
+      reason: code,
+    })
+  }
+  return new GatehouseError('server_error', 'an unexpected error occurred', { reason: 'unexpected', cause: err })
+}
+
+export function sendError(request: FastifyRequest, reply: FastifyReply, err: GatehouseError): FastifyReply {
+  request.audit.reason = err.reason ?? err.code
+  if (err.status >= 500) request.log.error({ err: err.cause ?? err, reason: request.audit.reason }, err.message)
+  for (const [name, value] of Object.entries(err.headers)) reply.header(name, value)
+  return reply.code(err.status).type('application/json; charset=utf-8').send(err.toJSON())
+}
+
+export const errorHandler = (statusFor4xx?: number) =>
+  function handleError(this: unknown, err: unknown, request: FastifyRequest, reply: FastifyReply) {
+    return sendError(request, reply, toGatehouseError(err, statusFor4xx))
+  }

@@ -1,0 +1,60 @@
+// The headers the upstream receives. The upstream trusts X-Auth-* because nothing else can reach
+// it, so every inbound header that could be read as one is removed before ours are set.
+import type { IncomingHttpHeaders } from 'node:http'
+import type { RouteRule } from '../config/compile.js'
+import type { Principal } from './principal.js'
+
+/** Client address chain and original protocol and host, as a reverse proxy reports them. */
+export interface ForwardedFor {
+  /** Client first, then each trusted proxy, ending with our peer (the X-Forwarded-For order). */
+  readonly chain: readonly string[]
+  readonly proto: string
+  readonly host: string | undefined
+}
+
+// Hop-by-hop headers (RFC 9110 §7.6.1) and the ones undici refuses to send; headers named in
+// `Connection:` are removed by @fastify/reply-from before this runs.
+const HOP_BY_HOP = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade',
+  'http2-settings', 'expect', 'proxy-authorization', 'proxy-authenticate',
+])
+// Rebuilt below from what we know, never passed on from the client.
+const REBUILT = new Set(['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-prefix', 'x-real-ip'])
+// Headers that make some upstreams (IIS, Symfony, Rails, Express method-override) serve another
+// path or method than the one this gateway matched.
+const REINTERPRETING = new Set(['x-original-url', 'x-rewrite-url', 'x-http-method-override', 'x-http-method', 'x-method-override'])
+
+/**
+ * An inbound header the upstream could take for one of ours: any `x-auth-*`, in any case, and the
+ * `_` and `.` spellings that WSGI and PHP fold into the same CGI variable (HTTP_X_AUTH_SUBJECT).
+ */
+export function isIdentityHeaderName(lowerName: string): boolean {
+  if (lowerName.length < 7) return false
+  const prefix = lowerName.slice(0, 7)
+  return prefix === 'x-auth-' || prefix.replace(/[_.]/g, '-') === 'x-auth-'
+}
+
+export function injectIdentityHeaders(
+  inbound: IncomingHttpHeaders,
+  route: RouteRule,
+  principal: Principal | undefined,
+  forwarded: ForwardedFor,
+): IncomingHttpHeaders {
+  const headers: IncomingHttpHeaders = {}
+  for (const name of Object.keys(inbound)) {
+    if (HOP_BY_HOP.has(name) || REBUILT.has(name) || REINTERPRETING.has(name) || isIdentityHeaderName(name)) continue
+    if (name === 'authorization' && !route.forwardAuthorization) continue
+    headers[name] = inbound[name]
+  }
+  if (principal) {
+    headers['x-auth-subject'] = principal.subject
+    headers['x-auth-client-id'] = principal.clientId
+    headers['x-auth-scope'] = principal.scopes.join(' ')
+    headers['x-auth-method'] = principal.method
+    if (principal.group !== undefined) headers['x-auth-group'] = principal.group
+  }
+  headers['x-forwarded-for'] = forwarded.chain.join(', ')
+  headers['x-forwarded-proto'] = forwarded.proto
+  if (forwarded.host !== undefined) headers['x-forwarded-host'] = forwarded.host
+  return headers
+}

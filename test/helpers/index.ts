@@ -1,0 +1,162 @@
+// Shared test helpers: a recording origin, a gateway on a real port, keys and tokens, raw HTTP.
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { FastifyInstance } from 'fastify'
+import { SignJWT, type JWK } from 'jose'
+import { buildApp, type AppOptions } from '../../src/app.js'
+import type { GatehouseConfig } from '../../src/config/compile.js'
+import { parseConfig } from '../../src/config/load.js'
+import { generateSigningJwk } from '../../src/oauth/keys.js'
+import { hashSecret } from '../../src/oauth/secret-hash.js'
+
+export const tempDir = () => mkdtemp(join(tmpdir(), 'gatehouse-test-'))
+
+/** A cheap scrypt hash (ln=10) so that tests stay fast; production hashes use ln=15. */
+export const fastHash = (secret: string) => hashSecret(secret, { logN: 10 })
+
+// ---------------------------------------------------------------------------------------------
+// Origin: a real node:http upstream that records what it received.
+
+export interface Received {
+  readonly method: string
+  readonly url: string
+  readonly headers: IncomingHttpHeaders
+  readonly rawHeaders: readonly string[]
+  readonly body: string
+}
+
+export interface Origin {
+  readonly url: string
+  readonly received: Received[]
+  close(): Promise<void>
+}
+
+export type OriginHandler = (req: IncomingMessage, res: ServerResponse, body: string) => void
+
+const echoHandler: OriginHandler = (req, res) => {
+  res.setHeader('content-type', 'application/json')
+  res.end(JSON.stringify({ ok: true, url: req.url }))
+}
+
+export async function startOrigin(handler: OriginHandler = echoHandler): Promise<Origin> {
+  const received: Received[] = []
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString()
+      received.push({ method: req.method!, url: req.url!, headers: req.headers, rawHeaders: req.rawHeaders, body })
+      handler(req, res, body)
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  return {
+    url: `http://127.0.0.1:${port}`,
+    received,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gateway: built from YAML through the real config loader, listening on 127.0.0.1:0.
+
+export interface Gateway {
+  readonly url: string
+  readonly port: number
+  readonly app: FastifyInstance
+  readonly config: GatehouseConfig
+  close(): Promise<void>
+}
+
+export interface GatewayOptions extends AppOptions {
+  env?: Record<string, string | undefined>
+  /** Where the YAML pretends to live (relative keyFile paths resolve against it). */
+  file?: string
+}
+
+export async function startGateway(yaml: string, options: GatewayOptions = {}): Promise<Gateway> {
+  const config = await parseConfig(yaml, options.file ?? join(tmpdir(), 'gatehouse-test.yaml'), options.env ?? {})
+  const app = await buildApp(config, { logger: false, ...options })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const { port } = app.server.address() as AddressInfo
+  return { url: `http://127.0.0.1:${port}`, port, app, config, close: () => app.close() }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keys and tokens.
+
+export interface KeyFile {
+  readonly path: string
+  readonly jwk: JWK
+}
+
+export async function writeKeyFile(alg: 'ES256' | 'RS256' | 'EdDSA' = 'ES256'): Promise<KeyFile> {
+  const jwk = await generateSigningJwk(alg)
+  const path = join(await tempDir(), 'signing.jwk')
+  await writeFile(path, JSON.stringify(jwk))
+  return { path, jwk }
+}
+
+/** Signs any header and claims with a private JWK: for tokens the gateway must refuse. */
+export async function mintToken(jwk: JWK, claims: Record<string, unknown>, header: Record<string, unknown> = {}): Promise<string> {
+  const { createPrivateKey } = await import('node:crypto')
+  const key = createPrivateKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' })
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: jwk.alg!, kid: jwk.kid, typ: 'at+jwt', ...header })
+    .sign(key)
+}
+
+/** Asks the gateway for a client-credentials token over HTTP, as a client would. */
+export async function fetchToken(gatewayUrl: string, clientId: string, secret: string, scope?: string): Promise<string> {
+  const res = await fetch(`${gatewayUrl}/oauth/token`, {
+    method: 'POST',
+    headers: { authorization: basic(clientId, secret), 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'client_credentials', ...(scope ? { scope } : {}) }),
+  })
+  const body = (await res.json()) as { access_token?: string }
+  if (res.status !== 200 || !body.access_token) throw new Error(`token request failed: ${res.status} ${JSON.stringify(body)}`)
+  return body.access_token
+}
+
+export const basic = (id: string, secret: string) =>
+  'Basic ' + Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')
+
+// ---------------------------------------------------------------------------------------------
+// Raw HTTP: node:http sends the path exactly as given (fetch would normalise it first).
+
+export interface RawResponse {
+  readonly status: number
+  readonly headers: IncomingHttpHeaders
+  readonly text: string
+  json<T = Record<string, unknown>>(): T
+}
+
+export function rawRequest(
+  baseUrl: string,
+  path: string,
+  options: { method?: string; headers?: Record<string, string | string[]>; body?: string; timeoutMs?: number } = {},
+): Promise<RawResponse> {
+  const { hostname, port } = new URL(baseUrl)
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: hostname, port, path, method: options.method ?? 'GET', headers: options.headers, agent: false }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('error', reject)
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString()
+        resolve({ status: res.statusCode!, headers: res.headers, text, json: () => JSON.parse(text) })
+      })
+    })
+    req.setTimeout(options.timeoutMs ?? 10_000, () => req.destroy(new Error('client timeout')))
+    req.on('error', reject)
+    req.end(options.body)
+  })
+}
