@@ -4,14 +4,14 @@
 import { readFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { Ajv, type ErrorObject } from 'ajv'
-import { Document, isMap, isScalar, isSeq, LineCounter, parseDocument, parse as parseYaml, visit, Scalar, type Node } from 'yaml'
+import { Document, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Node } from 'yaml'
 import { ConfigError } from '../errors.js'
 import { compileConfig, type GatehouseConfig, type Problem } from './compile.js'
 import { ConfigFileSchema, type ConfigFile } from './schema.js'
 
 export type Env = Readonly<Record<string, string | undefined>>
 
-const ajv = new Ajv({ allErrors: true, verbose: true, strict: true })
+const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, coerceTypes: true })
 const validateSchema = ajv.compile<ConfigFile>(ConfigFileSchema)
 
 export async function loadConfig(file: string, env: Env = process.env): Promise<GatehouseConfig> {
@@ -29,7 +29,10 @@ export async function parseConfig(text: string, file: string, env: Env = process
   const lineCounter = new LineCounter()
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true })
   if (doc.errors.length > 0) {
-    throw new ConfigError(file, doc.errors.map((e) => `line ${lineCounter.linePos(e.pos[0]).line}: ${e.message.split('\n')[0]}`))
+    const problems = doc.errors.map((e) => `line ${lineCounter.linePos(e.pos[0]).line}: ${e.message.split('\n')[0]}`)
+    // `{ port: ${PORT} }` is a nested flow map to YAML; say so rather than leave the user puzzled.
+    if (/\{[^}\n]*\$\{/.test(text)) problems.push('hint: inside { ... } write "${VAR}" in quotes, or use block style (key: ${VAR})')
+    throw new ConfigError(file, problems)
   }
   const where = (path: readonly (string | number)[]) => {
     const line = lineOf(doc, lineCounter, path)
@@ -60,31 +63,20 @@ const REFERENCE = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g
 /**
  * Replaces ${NAME} and ${NAME:-default} (default when NAME is unset or empty) in string values, and
  * `$$` with `$`. Substitution happens on parsed values, not on the raw text, so a variable can never
- * change the document's structure. A plain scalar that is exactly one reference is re-read as YAML,
- * so `port: ${PORT:-8080}` is a number and `redis: ${REDIS_URL:-}` is null.
+ * change the document's structure; the schema then coerces "8080" to 8080 where a number is expected.
  */
 function interpolateEnv(doc: Document, env: Env): { name: string; path: (string | number)[] }[] {
   const missing: { name: string; path: (string | number)[] }[] = []
   visit(doc, {
     Scalar(key, node, ancestors) {
       if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('$')) return
-      const path = pathOf(ancestors, node)
-      const source = node.value
-      let whole = false
-      const replaced = source.replace(REFERENCE, (match, name: string | undefined, fallback: string | undefined, offset: number) => {
+      node.value = node.value.replace(REFERENCE, (match, name: string | undefined, fallback: string | undefined) => {
         if (match === '$$') return '$'
-        whole = offset === 0 && match.length === source.length
         const value = env[name!]
         if (fallback !== undefined) return value ? value : fallback
-        if (value === undefined) missing.push({ name: name!, path })
+        if (value === undefined) missing.push({ name: name!, path: pathOf(ancestors, node) })
         return value ?? ''
       })
-      if (whole && node.type === Scalar.PLAIN) {
-        const reread: unknown = replaced === '' ? null : parseYaml(replaced)
-        node.value = reread === null || typeof reread !== 'object' ? reread : replaced
-      } else {
-        node.value = replaced
-      }
     },
   })
   return missing

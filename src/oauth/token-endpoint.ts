@@ -29,8 +29,7 @@ export function registerTokenEndpoint(app: FastifyInstance, deps: TokenEndpointD
     }
   })
 
-  const handleTokenRequest = async (request: FastifyRequest, reply: FastifyReply) => {
-    noStore(reply)
+  const handleTokenRequest = async (request: FastifyRequest) => {
     const params = formBody(request)
     const { client } = await deps.authenticateClient(params, request.headers.authorization)
     const grantType = checkGrantType(params, client.grants)
@@ -39,12 +38,13 @@ export function registerTokenEndpoint(app: FastifyInstance, deps: TokenEndpointD
   }
 
   for (const path of deps.config.tokenEndpoint.paths) {
-    app.post(path, handleTokenRequest)
+    // onRequest, so that errors from body parsing (wrong type, too large) are not cached either.
+    app.post(path, { onRequest: noStore }, handleTokenRequest)
     app.route({
       method: ['GET', 'PUT', 'PATCH', 'DELETE'],
       url: path,
-      handler: async (_request, reply) => {
-        noStore(reply)
+      onRequest: noStore,
+      handler: async () => {
         throw new GatehouseError('method_not_allowed', 'the token endpoint accepts POST only', {
           reason: 'token_method',
           headers: { allow: 'POST' },
@@ -55,7 +55,7 @@ export function registerTokenEndpoint(app: FastifyInstance, deps: TokenEndpointD
 }
 
 /** RFC 6749 §5.1: token responses, and their errors, must not be cached. */
-function noStore(reply: FastifyReply): void {
+async function noStore(_request: FastifyRequest, reply: FastifyReply): Promise<void> {
   reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
 }
 

@@ -26,6 +26,8 @@ export interface Received {
   readonly headers: IncomingHttpHeaders
   readonly rawHeaders: readonly string[]
   readonly body: string
+  /** The gateway's side of the upstream connection: the same port twice means a reused connection. */
+  readonly remotePort: number
 }
 
 export interface Origin {
@@ -48,7 +50,7 @@ export async function startOrigin(handler: OriginHandler = echoHandler): Promise
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString()
-      received.push({ method: req.method!, url: req.url!, headers: req.headers, rawHeaders: req.rawHeaders, body })
+      received.push({ method: req.method!, url: req.url!, headers: req.headers, rawHeaders: req.rawHeaders, body, remotePort: req.socket.remotePort! })
       handler(req, res, body)
     })
   })
@@ -80,12 +82,24 @@ export interface GatewayOptions extends AppOptions {
   env?: Record<string, string | undefined>
   /** Where the YAML pretends to live (relative keyFile paths resolve against it). */
   file?: string
+  /** Listen on this port (from freePort()) when the issuer URL must name it; default: any free port. */
+  port?: number
+}
+
+/** A port that was free a moment ago: for configs whose issuer must name the port before listening. */
+export async function freePort(): Promise<number> {
+  const { createServer: createNetServer } = await import('node:net')
+  const server = createNetServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return port
 }
 
 export async function startGateway(yaml: string, options: GatewayOptions = {}): Promise<Gateway> {
   const config = await parseConfig(yaml, options.file ?? join(tmpdir(), 'gatehouse-test.yaml'), options.env ?? {})
   const app = await buildApp(config, { logger: false, ...options })
-  await app.listen({ host: '127.0.0.1', port: 0 })
+  await app.listen({ host: '127.0.0.1', port: options.port ?? 0 })
   const { port } = app.server.address() as AddressInfo
   return { url: `http://127.0.0.1:${port}`, port, app, config, close: () => app.close() }
 }

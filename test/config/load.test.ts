@@ -1,0 +1,145 @@
+import { describe, expect, it } from 'vitest'
+import { parseConfig } from '../../src/config/load.js'
+import { ConfigError } from '../../src/errors.js'
+
+const FILE = '/etc/gatehouse/gatehouse.yaml'
+const problemsOf = async (yaml: string, env: Record<string, string> = {}) => {
+  try {
+    await parseConfig(yaml, FILE, env)
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError)
+    expect((err as Error).message).toContain(FILE)
+    return (err as ConfigError).problems
+  }
+  throw new Error('the config was accepted')
+}
+
+const HASH = '$scrypt$ln=10,r=8,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'
+
+describe('config loading', () => {
+  it('applies the documented defaults to an empty file', async () => {
+    const config = await parseConfig('', FILE, {})
+    expect(config.server).toMatchObject({ host: '127.0.0.1', port: 8080, trustedProxies: [] })
+    expect(config.issuer).toBe('http://127.0.0.1:8080')
+    expect(config.tokens).toMatchObject({ audience: 'http://127.0.0.1:8080', accessTokenTtl: 3600, refreshTokenTtl: 1209600, authorizationCodeTtl: 60 })
+    expect(config.signing).toEqual({ alg: 'ES256', keyFile: undefined })
+    expect(config.tokenEndpoint.paths).toEqual(['/oauth/token'])
+  })
+
+  it('names the path and line of an unknown key', async () => {
+    const problems = await problemsOf(['routes:', '  - id: a', '    path: /a', '    upstream: http://127.0.0.1:1', '    alowIps: []'].join('\n'))
+    expect(problems).toEqual(['line 5: routes[0].alowIps: unknown key'])
+  })
+
+  it('collects every problem, each with its path, and says what was expected', async () => {
+    const problems = await problemsOf(
+      [
+        'server: { port: "eighty" }',
+        'signing: { alg: HS256 }',
+        'tokens: { accessTokenTtl: 1 hour }',
+        'routes:',
+        '  - { id: a, path: api, upstream: ftp://x }',
+      ].join('\n'),
+    )
+    expect(problems).toEqual([
+      'line 1: server.port: must be integer',
+      'line 2: signing.alg: must be one of "ES256", "RS256", "EdDSA"',
+      'line 3: tokens.accessTokenTtl: must be seconds, or a number with s, m, h or d (e.g. "15m")',
+      'line 5: routes[0].path: must be an absolute path, e.g. /api/orders',
+      'line 5: routes[0].upstream: must be an http:// or https:// URL',
+    ])
+  })
+
+  it('reports cross-field mistakes with their paths', async () => {
+    const problems = await problemsOf(
+      [
+        'clients:',
+        '  - { id: a }',
+        `  - { id: a, secretHash: "${HASH}" }`,
+        '  - { id: p, type: public, grants: [client_credentials] }',
+        'routes:',
+        '  - { id: r, path: /api/../x, upstream: "http://127.0.0.1:1" }',
+        '  - { id: r, path: /open, upstream: "http://u:p@127.0.0.1:1", auth: [], scopes: [x] }',
+      ].join('\n'),
+    )
+    expect(problems).toEqual([
+      'line 2: clients[0]: a confidential client needs secretHash (or secret)',
+      'line 3: clients[1].id: duplicate client id "a"',
+      'line 4: clients[2].grants: client_credentials needs a confidential client',
+      'line 6: routes[0].path: "/api/../x" is not a normalised path (did you mean "/x"?)',
+      'line 7: routes[1].id: duplicate route id "r"',
+      'line 7: routes[1].upstream: must not contain credentials',
+      'line 7: routes[1].scopes: a public route (auth: []) cannot require scopes',
+    ])
+  })
+
+  it('accepts durations as seconds or with a unit', async () => {
+    const config = await parseConfig('tokens: { accessTokenTtl: 15m, refreshTokenTtl: 14d, authorizationCodeTtl: 90 }', FILE, {})
+    expect(config.tokens).toMatchObject({ accessTokenTtl: 900, refreshTokenTtl: 1209600, authorizationCodeTtl: 90 })
+  })
+
+  it('replaces ${VAR} and ${VAR:-default} from the environment, as the type the key expects', async () => {
+    const yaml = 'server:\n  port: ${P}\n  host: ${HOST:-0.0.0.0}\nissuer: ${ISS:-http://gw.example}/x\ntokens: { audience: "$${literal}" }'
+    const config = await parseConfig(yaml, FILE, { P: '9999', ISS: '' })
+    expect(config.server.port).toBe(9999)
+    expect(config.server.host).toBe('0.0.0.0')
+    expect(config.issuer).toBe('http://gw.example/x')
+    expect(config.tokens.audience).toBe('${literal}')
+  })
+
+  it('names a missing environment variable and where it is used', async () => {
+    expect(await problemsOf('issuer: ${GATEHOUSE_ISSUER}')).toEqual([
+      'line 1: issuer: environment variable GATEHOUSE_ISSUER is not set (use ${GATEHOUSE_ISSUER:-default} for a default)',
+    ])
+  })
+
+  it('cannot be given structure through a variable', async () => {
+    const config = await parseConfig('tokens:\n  audience: ${AUD}', FILE, { AUD: '{evil: 1}' })
+    expect(config.tokens.audience).toBe('{evil: 1}')
+  })
+
+  it('explains that ${VAR} inside a flow map needs quotes', async () => {
+    const problems = await problemsOf('server: { host: ${HOST} }', { HOST: 'x' })
+    expect(problems.at(-1)).toBe('hint: inside { ... } write "${VAR}" in quotes, or use block style (key: ${VAR})')
+    expect((await parseConfig('server: { port: "${P}" }', FILE, { P: '81' })).server.port).toBe(81)
+  })
+
+  it('lets PORT override server.port, and refuses a PORT that is not a port', async () => {
+    expect((await parseConfig('server: { port: 1 }', FILE, { PORT: '8181' })).server.port).toBe(8181)
+    expect(await problemsOf('', { PORT: 'http' })).toEqual(['PORT: "http" is not a port number'])
+  })
+
+  it('reports YAML syntax errors and duplicate keys with their line', async () => {
+    expect(await problemsOf('server:\n  port: 1\n  port: 2')).toEqual([expect.stringMatching(/^line 3: Map keys must be unique/)])
+  })
+
+  it('warns about a plain secret and hashes it at load', async () => {
+    const config = await parseConfig('clients: [{ id: a, secret: s3cret }]', FILE, {})
+    expect(config.warnings).toEqual([expect.stringContaining('client "a" has a plain "secret"')])
+    expect(config.clients.get('a')!.secret!.key.length).toBe(32)
+  })
+
+  it('refuses a secretHash it cannot verify, and costs a config cannot afford', async () => {
+    const problems = await problemsOf('clients:\n  - { id: a, secretHash: "$scrypt$ln=30,r=8,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" }')
+    expect(problems).toEqual(['line 2: clients[0].secretHash: scrypt ln must be 1..20'])
+  })
+
+  it('refuses trusted proxies that are not addresses or CIDRs', async () => {
+    const problems = await problemsOf('server: { trustedProxies: [10.0.0.0/8, "::1", 10.0.0.0/33, proxy.local] }')
+    expect(problems).toEqual([
+      'line 1: server.trustedProxies[2]: "10.0.0.0/33": prefix length must be 0..32',
+      'line 1: server.trustedProxies[3]: "proxy.local" is not an IP address or CIDR range',
+    ])
+  })
+
+  it('orders routes longest prefix first and resolves keyFile against the config file', async () => {
+    const config = await parseConfig(
+      'signing: { keyFile: keys/k.jwk }\nroutes:\n  - { id: all, path: /, upstream: "http://127.0.0.1:1" }\n  - { id: api, path: /api/, upstream: "http://127.0.0.1:1/base/" }',
+      FILE,
+      {},
+    )
+    expect(config.routes.map((r) => [r.id, r.path, r.upstreamBasePath])).toEqual([['api', '/api', '/base'], ['all', '/', '']])
+    expect(config.signing.keyFile).toBe('/etc/gatehouse/keys/k.jwk')
+    expect(Object.isFrozen(config.routes[0])).toBe(true)
+  })
+})
