@@ -1,0 +1,99 @@
+import { readFile, stat, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Readable } from 'node:stream'
+import { parse as parseYaml } from 'yaml'
+import { describe, expect, it } from 'vitest'
+import { runCli } from '../src/cli.js'
+import { loadSigningKeys } from '../src/oauth/keys.js'
+import { parseSecretHash, verifySecret, type ScryptHash } from '../src/oauth/secret-hash.js'
+import { tempDir } from './helpers/index.js'
+
+async function run(argv: string[], stdin = '', env: Record<string, string> = {}) {
+  let stdout = ''
+  let stderr = ''
+  const code = await runCli(argv, {
+    stdin: Readable.from([stdin]),
+    stdout: { write: (t: string) => (stdout += t) },
+    stderr: { write: (t: string) => (stderr += t) },
+    env,
+  })
+  return { code, stdout, stderr }
+}
+
+describe('gatehouse hash-secret', () => {
+  it('prints only a scrypt hash of stdin (without its newline) on stdout', async () => {
+    const { code, stdout } = await run(['hash-secret'], 's3cret\n')
+    expect(code).toBe(0)
+    expect(stdout).toMatch(/^\$scrypt\$ln=15,r=8,p=1\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+\n$/)
+    const hash = parseSecretHash(stdout.trim()) as ScryptHash
+    expect(await verifySecret('s3cret', hash)).toBe(true)
+    expect(await verifySecret('s3cret\n', hash)).toBe(false)
+  })
+
+  it('refuses an empty secret', async () => {
+    const { code, stdout, stderr } = await run(['hash-secret'], '')
+    expect(code).toBe(1)
+    expect(stdout).toBe('')
+    expect(stderr).toContain('empty')
+  })
+})
+
+describe('gatehouse check-config', () => {
+  it('accepts the bundled example config', async () => {
+    const { code, stdout } = await run(['check-config', 'config/gatehouse.yaml'])
+    expect(code).toBe(0)
+    expect(stdout).toBe('OK: config/gatehouse.yaml (2 routes, 1 clients)\n')
+  })
+
+  it('prints every problem with the file and exits non-zero', async () => {
+    const file = join(await tempDir(), 'bad.yaml')
+    await writeFile(file, 'server:\n  prot: 8080\nroutes:\n  - { id: a, path: /a }\n')
+    const { code, stdout, stderr } = await run(['check-config', file])
+    expect(code).toBe(1)
+    expect(stdout).toBe('')
+    expect(stderr).toBe(`invalid config ${file}:\n  - line 2: server.prot: unknown key\n  - line 4: routes[0]: missing required key "upstream"\n`)
+  })
+
+  it('takes the file from GATEHOUSE_CONFIG, and names a file it cannot read', async () => {
+    const { code, stderr } = await run(['check-config'], '', { GATEHOUSE_CONFIG: '/nonexistent/gatehouse.yaml' })
+    expect(code).toBe(1)
+    expect(stderr).toContain('/nonexistent/gatehouse.yaml')
+    expect(stderr).toContain('ENOENT')
+  })
+})
+
+describe('gatehouse gen-key', () => {
+  it('prints a private JWK with kid, alg and use, for each algorithm', async () => {
+    for (const [alg, kty] of [['ES256', 'EC'], ['RS256', 'RSA'], ['EdDSA', 'OKP']] as const) {
+      const { code, stdout } = await run(['gen-key', '--alg', alg])
+      expect(code).toBe(0)
+      expect(JSON.parse(stdout)).toMatchObject({ kty, alg, use: 'sig', kid: expect.any(String), d: expect.any(String) })
+    }
+  })
+
+  it('writes a key file the gateway loads, readable by its owner only, and never overwrites one', async () => {
+    const file = join(await tempDir(), 'signing.jwk')
+    expect((await run(['gen-key', '--out', file])).code).toBe(0)
+    expect((await stat(file)).mode & 0o777).toBe(0o600)
+    const keys = await loadSigningKeys('ES256', file)
+    expect(keys.kid).toBe(JSON.parse(await readFile(file, 'utf8')).kid)
+    const again = await run(['gen-key', '--out', file])
+    expect(again.code).toBe(1)
+    expect(again.stderr).toContain('EEXIST')
+  })
+
+  it('refuses an algorithm it does not offer', async () => {
+    expect((await run(['gen-key', '--alg', 'HS256'])).code).toBe(1)
+  })
+})
+
+describe('gatehouse new-client', () => {
+  it('prints a config entry whose hash verifies the secret it shows once', async () => {
+    const { code, stdout } = await run(['new-client', '--id', 'reporting', '--scopes', 'orders:read,orders:write', '--group', 'acme'])
+    expect(code).toBe(0)
+    const secret = /shown once: (\S+)/.exec(stdout)![1]!
+    const [entry] = parseYaml(stdout) as [{ id: string; secretHash: string; grants: string[]; scopes: string[]; group: string }]
+    expect(entry).toMatchObject({ id: 'reporting', grants: ['client_credentials'], scopes: ['orders:read', 'orders:write'], group: 'acme' })
+    expect(await verifySecret(secret, parseSecretHash(entry.secretHash) as ScryptHash)).toBe(true)
+  })
+})
