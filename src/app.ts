@@ -6,17 +6,20 @@ import fastify, { LogController, type FastifyInstance, type FastifyServerOptions
 import type { GatehouseConfig } from './config/compile.js'
 import { GatehouseError } from './errors.js'
 import { errorHandler, sendError } from './http/reply-error.js'
-import { compileIpMatcher } from './net/cidr.js'
 import { createAccessTokenIssuer, createAccessTokenVerifier, systemClock, type Clock } from './oauth/access-token.js'
-import { createClientAuthenticator } from './oauth/client-auth.js'
+import { createClientVerifier } from './oauth/client-auth.js'
 import { registerDiscovery } from './oauth/discovery.js'
 import { loadSigningKeys, type SigningKeys } from './oauth/keys.js'
 import { generateSecret, hashSecret, parseSecretHash, type ScryptHash } from './oauth/secret-hash.js'
 import { registerTokenEndpoint } from './oauth/token-endpoint.js'
-import { bearerAuthenticator } from './pipeline/authenticate.js'
+import { basicAuthenticator } from './pipeline/authn-basic.js'
+import { bearerAuthenticator } from './pipeline/authn-bearer.js'
 import { createClientAddressResolver } from './pipeline/client-address.js'
 import { createPipeline } from './pipeline/index.js'
 import { forward } from './proxy/forward.js'
+import type { Store } from './store/index.js'
+import { createMemoryStore } from './store/memory.js'
+import { createRedisStore } from './store/redis.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -63,12 +66,30 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
   }
   for (const warning of config.warnings) app.log.warn(warning)
 
+  const store: Store = config.store.redis
+    ? createRedisStore({ url: config.store.redis, onRedisError: config.store.onRedisError, log: app.log })
+    : createMemoryStore()
+  if (store.kind === 'memory') {
+    app.log.warn('store.redis is not set: rate limits are kept in this process, per instance, and reset on restart')
+  }
+  app.addHook('onClose', () => store.close())
+
+  const clients = () => config.clients
+  const resolveClientAddress = createClientAddressResolver(config.server.trustedProxies)
+  const verifyClient = createClientVerifier({
+    clients,
+    decoyHash,
+    failures: store.limiter('authn-failures:ip', config.tokenEndpoint.failureLimit),
+  })
+
   // 1. The authorization server: token endpoint and discovery, in their own context (form bodies only).
   await app.register(async (oauth) => {
     oauth.setErrorHandler(errorHandler(400))
     registerTokenEndpoint(oauth, {
       config,
-      authenticateClient: createClientAuthenticator({ clients: config.clients, decoyHash }),
+      resolveClientAddress,
+      verifyClient,
+      tokenRequests: store.limiter('token:client', config.tokenEndpoint.rateLimit),
       issueAccessToken: createAccessTokenIssuer(config, keys, clock),
       clock,
     })
@@ -78,10 +99,14 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
   // 2. Everything else goes through the pipeline and, if allowed, upstream.
   const runPipeline = createPipeline({
     routes: config.routes,
-    resolveClientAddress: createClientAddressResolver(compileIpMatcher(config.server.trustedProxies)),
+    clients,
+    resolveClientAddress,
     authenticators: {
-      bearer: bearerAuthenticator({ verifyAccessToken: createAccessTokenVerifier(config, keys, clock), clients: config.clients }),
+      bearer: bearerAuthenticator({ verifyAccessToken: createAccessTokenVerifier(config, keys, clock), clients }),
+      basic: basicAuthenticator({ clients, verifyClient }),
     },
+    routeLimiters: new Map(config.routes.flatMap((r) => (r.rateLimit ? [[r.id, store.limiter(`route:${r.id}:${r.rateLimit.by}`, r.rateLimit)]] : []))),
+    clientLimiters: new Map([...config.clients.values()].flatMap((c) => (c.rateLimit ? [[c.id, store.limiter(`client:${c.id}`, c.rateLimit)]] : []))),
   })
   await app.register(async (proxy) => {
     // Bodies are streamed upstream untouched, whatever their type.
@@ -98,7 +123,7 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
       },
     })
     proxy.all('/*', async (request, reply) => {
-      const decision = await runPipeline(request)
+      const decision = await runPipeline(request, reply)
       request.audit.route = decision.route.id
       request.audit.client = decision.principal?.clientId
       return forward(reply, decision)

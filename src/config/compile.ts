@@ -1,12 +1,22 @@
 // Turns a validated config file into the runtime config: defaults applied, cross-field rules checked,
 // URLs parsed, CIDRs compiled, secrets hashed, everything frozen. Nothing here runs per request.
-import { cidrProblem } from '../net/cidr.js'
+import { cidrProblem, compileIpMatcher, type IpMatcher } from '../net/cidr.js'
 import { hashSecret, parseSecretHash, type ScryptHash } from '../oauth/secret-hash.js'
 import { normalisePath } from '../pipeline/normalise-path.js'
 import type { ConfigFile, GrantTypeName } from './schema.js'
 
 export type SigningAlg = 'ES256' | 'RS256' | 'EdDSA'
-export type AuthScheme = 'bearer'
+export type AuthScheme = 'bearer' | 'basic'
+
+export interface RateLimitRule {
+  readonly points: number
+  /** Seconds. */
+  readonly duration: number
+}
+
+export interface RouteRateLimitRule extends RateLimitRule {
+  readonly by: 'client' | 'ip' | 'route'
+}
 
 export interface Client {
   readonly id: string
@@ -17,6 +27,9 @@ export interface Client {
   readonly scopes: readonly string[]
   readonly group: string | undefined
   readonly redirectUris: readonly string[]
+  readonly allowIps: IpMatcher | undefined
+  /** Across all routes, per client. */
+  readonly rateLimit: RateLimitRule | undefined
 }
 
 export interface RouteRule {
@@ -34,6 +47,8 @@ export interface RouteRule {
   readonly scopes: readonly string[]
   readonly timeoutMs: number
   readonly forwardAuthorization: boolean
+  readonly allowIps: IpMatcher | undefined
+  readonly rateLimit: RouteRateLimitRule | undefined
 }
 
 export interface GatehouseConfig {
@@ -41,7 +56,7 @@ export interface GatehouseConfig {
   readonly server: {
     readonly host: string
     readonly port: number
-    readonly trustedProxies: readonly string[]
+    readonly trustedProxies: IpMatcher
     readonly logLevel: string
   }
   readonly issuer: string
@@ -53,7 +68,18 @@ export interface GatehouseConfig {
     readonly authorizationCodeTtl: number
     readonly clockTolerance: number
   }
-  readonly tokenEndpoint: { readonly paths: readonly string[] }
+  readonly tokenEndpoint: {
+    readonly paths: readonly string[]
+    /** Token requests per claimed client_id; every attempt counts. */
+    readonly rateLimit: RateLimitRule
+    /** Failed client authentications per IP, here and on Basic routes. */
+    readonly failureLimit: RateLimitRule
+  }
+  readonly store: {
+    /** Absent: everything in memory. */
+    readonly redis: string | undefined
+    readonly onRedisError: 'insurance' | 'deny'
+  }
   readonly clients: ReadonlyMap<string, Client>
   /** Longest prefix first, so the most specific route wins. */
   readonly routes: readonly RouteRule[]
@@ -71,6 +97,8 @@ export interface CompileOptions {
   resolvePath: (p: string) => string
   /** `PORT` from the environment, which overrides server.port. */
   portOverride?: number | undefined
+  /** `REDIS_URL` from the environment, which overrides store.redis (empty counts as unset). */
+  redisUrlOverride?: string | undefined
 }
 
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 }
@@ -91,10 +119,25 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
   const host = raw.server?.host ?? '127.0.0.1'
   const port = options.portOverride ?? raw.server?.port ?? 8080
   const trustedProxies = raw.server?.trustedProxies ?? []
-  trustedProxies.forEach((entry, i) => {
-    const why = cidrProblem(entry)
-    if (why) problem(['server', 'trustedProxies', i], why)
-  })
+
+  const ipMatcher = (entries: string[] | undefined, path: (string | number)[]) => {
+    if (entries === undefined) return undefined
+    const problemsBefore = problems.length
+    entries.forEach((entry, i) => {
+      const why = cidrProblem(entry)
+      if (why) problem([...path, i], why)
+    })
+    return problems.length === problemsBefore ? compileIpMatcher(entries) : undefined
+  }
+  const rateLimit = (rule: { points: number; duration: number | string } | undefined) =>
+    rule === undefined ? undefined : { points: rule.points, duration: durationSeconds(rule.duration) }
+
+  const trustedProxyMatcher = ipMatcher(trustedProxies, ['server', 'trustedProxies'])
+
+  const redis = options.redisUrlOverride || raw.store?.redis || undefined
+  if (redis !== undefined && !/^rediss?:\/\//.test(redis)) {
+    problem(options.redisUrlOverride ? ['REDIS_URL'] : ['store', 'redis'], 'must be a redis:// or rediss:// URL')
+  }
 
   const issuer = raw.issuer ?? `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${port}`
   checkUrl(issuer, ['issuer'], problem, { allowPath: true })
@@ -129,6 +172,8 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
       scopes: Object.freeze([...(c.scopes ?? [])]),
       group: c.group,
       redirectUris: Object.freeze([...(c.redirectUris ?? [])]),
+      allowIps: ipMatcher(c.allowIps, at('allowIps')),
+      rateLimit: rateLimit(c.rateLimit),
     }))
   }
 
@@ -144,6 +189,8 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
     const auth = r.auth ?? ['bearer']
     const scopes = r.scopes ?? []
     if (auth.length === 0 && scopes.length > 0) problem(at('scopes'), 'a public route (auth: []) cannot require scopes')
+    const by = r.rateLimit?.by ?? (auth.length === 0 ? 'ip' : 'client')
+    if (r.rateLimit && auth.length === 0 && by === 'client') problem(at('rateLimit', 'by'), 'a public route has no client to count by; use ip or route')
     routes.push(Object.freeze({
       id: r.id,
       path,
@@ -155,6 +202,8 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
       scopes: Object.freeze([...scopes]),
       timeoutMs: r.timeoutMs ?? DEFAULT_ROUTE_TIMEOUT_MS,
       forwardAuthorization: r.forwardAuthorization ?? false,
+      allowIps: ipMatcher(r.allowIps, at('allowIps')),
+      rateLimit: r.rateLimit ? { ...rateLimit(r.rateLimit)!, by } : undefined,
     }))
   }
   routes.sort((a, b) => b.path.length - a.path.length)
@@ -169,7 +218,7 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
   const keyFile = raw.signing?.keyFile
   return deepFreeze({
     file,
-    server: { host, port, trustedProxies, logLevel: raw.server?.logLevel ?? 'info' },
+    server: { host, port, trustedProxies: trustedProxyMatcher!, logLevel: raw.server?.logLevel ?? 'info' },
     issuer,
     signing: { alg: raw.signing?.alg ?? 'ES256', keyFile: keyFile === undefined ? undefined : options.resolvePath(keyFile) },
     tokens: {
@@ -179,7 +228,12 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
       authorizationCodeTtl: durationSeconds(raw.tokens?.authorizationCodeTtl ?? 60),
       clockTolerance: durationSeconds(raw.tokens?.clockTolerance ?? 5),
     },
-    tokenEndpoint: { paths: tokenPaths },
+    tokenEndpoint: {
+      paths: tokenPaths,
+      rateLimit: rateLimit(raw.tokenEndpoint?.rateLimit) ?? { points: 10, duration: 60 },
+      failureLimit: rateLimit(raw.tokenEndpoint?.failureLimit) ?? { points: 10, duration: 60 },
+    },
+    store: { redis, onRedisError: raw.store?.onRedisError ?? 'insurance' },
     clients,
     routes,
     warnings,

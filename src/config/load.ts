@@ -53,7 +53,11 @@ export async function parseConfig(text: string, file: string, env: Env = process
   if (portOverride !== undefined && !(Number.isInteger(portOverride) && portOverride >= 0 && portOverride < 65536)) {
     throw new ConfigError(file, [`PORT: "${env.PORT}" is not a port number`])
   }
-  const result = await compileConfig(file, data, { resolvePath: (p) => resolve(dirname(file), p), portOverride })
+  const result = await compileConfig(file, data, {
+    resolvePath: (p) => resolve(dirname(file), p),
+    portOverride,
+    redisUrlOverride: env.REDIS_URL || undefined,
+  })
   if (Array.isArray(result)) throw new ConfigError(file, (result as Problem[]).map((p) => `${where(p.path)}: ${p.message}`))
   return result
 }

@@ -1,7 +1,7 @@
 // The config file's shape: one schema that both validates the YAML (Ajv) and gives its TypeScript
 // type. Every object is closed (additionalProperties: false) so that a misspelt key is an error,
 // never a silently ignored policy. Defaults are applied in compile.ts, in code, where they can be read.
-import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import { Type, type Static } from '@sinclair/typebox'
 
 const closed = <T extends Parameters<typeof Type.Object>[0]>(props: T, description?: string) =>
   Type.Object(props, { additionalProperties: false, ...(description ? { description } : {}) })
@@ -14,6 +14,19 @@ export const Duration = Type.Union(
 
 // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 export const ScopeToken = Type.String({ pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$', description: 'a scope token' })
+
+const AllowIps = Type.Array(Type.String(), { minItems: 1, description: 'IP addresses and CIDR ranges' })
+
+const RateLimit = closed({
+  points: Type.Integer({ minimum: 1, description: 'requests allowed per duration' }),
+  duration: Duration,
+})
+
+const RouteRateLimit = closed({
+  points: Type.Integer({ minimum: 1 }),
+  duration: Duration,
+  by: Type.Optional(Type.Union([Type.Literal('client'), Type.Literal('ip'), Type.Literal('route')])),
+})
 
 const HttpUrl = Type.String({ pattern: '^https?://', description: 'an http:// or https:// URL' })
 
@@ -36,8 +49,10 @@ const Client = closed({
   secret: Type.Optional(Type.String({ minLength: 1 })),
   grants: Type.Optional(Type.Array(GrantType, { uniqueItems: true })),
   scopes: Type.Optional(Type.Array(ScopeToken, { uniqueItems: true })),
-  group: Type.Optional(Type.String({ minLength: 1 })),
+  group: Type.Optional(Type.String({ pattern: '^[\\x20-\\x7E]+$', description: 'printable ASCII' })),
   redirectUris: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+  allowIps: Type.Optional(AllowIps),
+  rateLimit: Type.Optional(RateLimit),
 })
 
 const Route = closed({
@@ -46,10 +61,12 @@ const Route = closed({
   methods: Type.Optional(Type.Array(HttpMethod, { minItems: 1, uniqueItems: true })),
   upstream: HttpUrl,
   rewritePrefix: Type.Optional(Type.String({ pattern: '^/' })),
-  auth: Type.Optional(Type.Array(Type.Literal('bearer'), { uniqueItems: true })),
+  auth: Type.Optional(Type.Array(Type.Union([Type.Literal('bearer'), Type.Literal('basic')]), { uniqueItems: true })),
   scopes: Type.Optional(Type.Array(ScopeToken, { uniqueItems: true })),
   timeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 3_600_000 })),
   forwardAuthorization: Type.Optional(Type.Boolean()),
+  allowIps: Type.Optional(AllowIps),
+  rateLimit: Type.Optional(RouteRateLimit),
 })
 
 export const ConfigFileSchema = closed({
@@ -82,6 +99,14 @@ export const ConfigFileSchema = closed({
   tokenEndpoint: Type.Optional(
     closed({
       paths: Type.Optional(Type.Array(Type.String({ pattern: '^/' }), { minItems: 1, uniqueItems: true })),
+      rateLimit: Type.Optional(RateLimit),
+      failureLimit: Type.Optional(RateLimit),
+    }),
+  ),
+  store: Type.Optional(
+    closed({
+      redis: Type.Optional(Type.Union([Type.Null(), Type.String()], { description: 'a redis:// or rediss:// URL, or empty' })),
+      onRedisError: Type.Optional(Type.Union([Type.Literal('insurance'), Type.Literal('deny')])),
     }),
   ),
   clients: Type.Optional(Type.Array(Client)),
@@ -92,4 +117,3 @@ export type ConfigFile = Static<typeof ConfigFileSchema>
 export type ClientConfig = Static<typeof Client>
 export type RouteConfig = Static<typeof Route>
 export type GrantTypeName = Static<typeof GrantType>
-export type SchemaOf<T extends TSchema> = Static<T>

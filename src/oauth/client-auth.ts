@@ -1,68 +1,78 @@
-// Client authentication at the token endpoint (RFC 6749 §2.3): exactly one method per request,
-// client_secret_basic or client_secret_post, or none for a public client. An unknown client and a
-// wrong secret are answered the same way, after the same scrypt work.
+// Client authentication (RFC 6749 §2.3): at the token endpoint with client_secret_basic,
+// client_secret_post or none (public clients), and with HTTP Basic on routes. An unknown client and
+// a wrong secret are answered the same way, after the same scrypt work.
 import type { Client } from '../config/compile.js'
 import { GatehouseError } from '../errors.js'
+import { basicChallenge } from '../pipeline/challenge.js'
+import { checkFailureLimit, recordFailure } from '../pipeline/rate-limit.js'
+import type { Limiter } from '../store/index.js'
 import { isBasicScheme, parseBasicCredentials } from './basic-credentials.js'
 import type { FormParams } from './form-params.js'
 import { verifySecret, type ScryptHash } from './secret-hash.js'
 
 export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none'
 
-export interface AuthenticatedClient {
-  readonly client: Client
+export interface ClientCredentials {
+  readonly id: string
+  /** Undefined for a public client, which proves nothing. */
+  readonly secret: string | undefined
   readonly method: ClientAuthMethod
-}
-
-export interface ClientAuthDeps {
-  readonly clients: ReadonlyMap<string, Client>
-  /** A hash of a random secret, verified against when the client is unknown, so timing says nothing. */
-  readonly decoyHash: ScryptHash
 }
 
 const invalidRequest = (description: string, reason: string) => new GatehouseError('invalid_request', description, { reason })
 
-export function createClientAuthenticator({ clients, decoyHash }: ClientAuthDeps) {
-  const refuse = (usedBasic: boolean, reason: string) =>
-    new GatehouseError('invalid_client', 'client authentication failed', {
-      reason,
-      // RFC 6749 §5.2: a client that tried the Authorization header gets 401 with a challenge.
-      headers: usedBasic ? { 'www-authenticate': 'Basic realm="gatehouse", charset="UTF-8"' } : {},
-    })
+export const invalidClient = (reason: string, challenge: boolean) =>
+  new GatehouseError('invalid_client', 'client authentication failed', {
+    reason,
+    // RFC 6749 §5.2: a client that tried the Authorization header gets 401 with a challenge.
+    headers: challenge ? { 'www-authenticate': basicChallenge() } : {},
+  })
 
-  return async function authenticateClient(params: FormParams, authorization: string | undefined): Promise<AuthenticatedClient> {
-    let id: string | undefined
-    let secret: string | undefined
-    let method: ClientAuthMethod
-    if (authorization !== undefined) {
-      if (!isBasicScheme(authorization)) throw invalidRequest('only Basic client authentication is accepted here', 'client_auth_scheme')
-      if (params.has('client_secret')) {
-        throw invalidRequest('client authentication must use exactly one method', 'client_auth_multiple')
-      }
-      ;({ id, secret } = parseBasicCredentials(authorization))
-      const bodyId = params.get('client_id')
-      if (bodyId !== undefined && bodyId !== id) throw invalidRequest('client_id does not match the Basic credentials', 'client_id_mismatch')
-      method = 'client_secret_basic'
+/** The credentials of a token request, by exactly one method; only their syntax is checked here. */
+export function extractClientCredentials(params: FormParams, authorization: string | undefined): ClientCredentials {
+  if (authorization !== undefined) {
+    if (!isBasicScheme(authorization)) throw invalidRequest('only Basic client authentication is accepted here', 'client_auth_scheme')
+    if (params.has('client_secret')) throw invalidRequest('client authentication must use exactly one method', 'client_auth_multiple')
+    const { id, secret } = parseBasicCredentials(authorization)
+    const bodyId = params.get('client_id')
+    if (bodyId !== undefined && bodyId !== id) throw invalidRequest('client_id does not match the Basic credentials', 'client_id_mismatch')
+    return { id, secret, method: 'client_secret_basic' }
+  }
+  const id = params.get('client_id')
+  if (id === undefined) throw invalidClient('client_auth_missing', false)
+  const secret = params.get('client_secret')
+  return { id, secret, method: secret === undefined ? 'none' : 'client_secret_post' }
+}
+
+export interface ClientVerifierDeps {
+  readonly clients: () => ReadonlyMap<string, Client>
+  /** A hash of a random secret, verified against when the client is unknown, so timing says nothing. */
+  readonly decoyHash: ScryptHash
+  /** Failed authentications per IP. */
+  readonly failures: Limiter
+}
+
+export type ClientVerifier = (credentials: ClientCredentials, ip: string) => Promise<Client>
+
+/** Checks credentials against the configured clients, throttling failures per IP. */
+export function createClientVerifier({ clients, decoyHash, failures }: ClientVerifierDeps): ClientVerifier {
+  return async function verifyClient({ id, secret, method }, ip) {
+    const challenge = method === 'client_secret_basic'
+    await checkFailureLimit(failures, ip)
+    const client = clients().get(id)
+    let reason: string
+    if (secret === undefined) {
+      if (client !== undefined && client.secret === undefined) return client
+      reason = client === undefined ? 'client_unknown' : 'client_secret_missing'
+    } else if (client?.secret === undefined) {
+      await verifySecret(secret, decoyHash)
+      reason = client === undefined ? 'client_unknown' : 'client_public_with_secret'
+    } else if (await verifySecret(secret, client.secret)) {
+      return client
     } else {
-      id = params.get('client_id')
-      secret = params.get('client_secret')
-      if (id === undefined) throw refuse(false, 'client_auth_missing')
-      method = secret === undefined ? 'none' : 'client_secret_post'
+      reason = 'client_secret_wrong'
     }
-    const usedBasic = method === 'client_secret_basic'
-
-    const client = clients.get(id)
-    if (client === undefined) {
-      await verifySecret(secret ?? '', decoyHash)
-      throw refuse(usedBasic, 'client_unknown')
-    }
-    if (client.secret === undefined) {
-      // A public client proves nothing; presenting a secret for one is a mistake worth refusing.
-      if (secret !== undefined) throw refuse(usedBasic, 'client_public_with_secret')
-      return { client, method: 'none' }
-    }
-    if (secret === undefined) throw refuse(false, 'client_secret_missing')
-    if (!(await verifySecret(secret, client.secret))) throw refuse(usedBasic, 'client_secret_wrong')
-    return { client, method }
+    await recordFailure(failures, ip)
+    throw invalidClient(reason, challenge)
   }
 }

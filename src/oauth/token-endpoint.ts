@@ -5,7 +5,11 @@ import type { GatehouseConfig } from '../config/compile.js'
 import type { GrantTypeName } from '../config/schema.js'
 import { GatehouseError } from '../errors.js'
 import type { Clock, IssuedAccessToken, IssueRequest } from './access-token.js'
-import type { AuthenticatedClient } from './client-auth.js'
+import { checkIpAllowed } from '../pipeline/check-ip-allowed.js'
+import type { ClientAddress } from '../pipeline/client-address.js'
+import { consumeRateLimit } from '../pipeline/rate-limit.js'
+import type { Limiter } from '../store/index.js'
+import { extractClientCredentials, type ClientVerifier } from './client-auth.js'
 import { parseFormParams, requireParam, type FormParams } from './form-params.js'
 import { GRANTS } from './grants/index.js'
 
@@ -15,7 +19,10 @@ export const TOKEN_BODY_LIMIT = 16 * 1024
 
 export interface TokenEndpointDeps {
   readonly config: GatehouseConfig
-  readonly authenticateClient: (params: FormParams, authorization: string | undefined) => Promise<AuthenticatedClient>
+  readonly resolveClientAddress: (req: FastifyRequest['raw']) => ClientAddress
+  readonly verifyClient: ClientVerifier
+  /** Token requests per claimed client_id. */
+  readonly tokenRequests: Limiter
   readonly issueAccessToken: (req: IssueRequest) => Promise<IssuedAccessToken>
   readonly clock: Clock
 }
@@ -29,9 +36,13 @@ export function registerTokenEndpoint(app: FastifyInstance, deps: TokenEndpointD
     }
   })
 
-  const handleTokenRequest = async (request: FastifyRequest) => {
+  const handleTokenRequest = async (request: FastifyRequest, reply: FastifyReply) => {
     const params = formBody(request)
-    const { client } = await deps.authenticateClient(params, request.headers.authorization)
+    const credentials = extractClientCredentials(params, request.headers.authorization)
+    const { ip } = deps.resolveClientAddress(request.raw)
+    await consumeRateLimit(deps.tokenRequests, credentials.id, reply) // every attempt counts, good or bad
+    const client = await deps.verifyClient(credentials, ip)
+    checkIpAllowed(client.allowIps, ip, 'client') // a client gets tokens only from its own ranges
     const grantType = checkGrantType(params, client.grants)
     const grant = GRANTS[grantType]!
     return grant({ params, client, issueAccessToken: deps.issueAccessToken, now: deps.clock() })

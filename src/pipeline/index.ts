@@ -1,13 +1,18 @@
 // The request pipeline of a proxied route, top to bottom. Each step is a small module; a refusal
 // is a thrown GatehouseError, turned into the documented JSON and headers by the error handler.
-import type { FastifyRequest } from 'fastify'
-import type { RouteRule } from '../config/compile.js'
+// Order matters: the route's IP allow-list runs before any credential is looked at, and limits
+// keyed by ip or route run before authentication, so that floods never reach the secret check.
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { Client, RouteRule } from '../config/compile.js'
+import type { Limiter } from '../store/index.js'
 import { authenticate, type Authenticators } from './authenticate.js'
 import { authorize } from './authorize.js'
+import { checkIpAllowed } from './check-ip-allowed.js'
 import type { ClientAddress } from './client-address.js'
 import { matchRoute } from './match-route.js'
 import { normaliseRequestTarget, type RequestTarget } from './normalise-path.js'
 import type { Principal } from './principal.js'
+import { consumeRateLimit } from './rate-limit.js'
 
 /** What the pipeline decided: the request may go to `route`'s upstream as `principal`. */
 export interface Decision {
@@ -20,17 +25,32 @@ export interface Decision {
 
 export interface PipelineDeps {
   readonly routes: readonly RouteRule[]
+  readonly clients: () => ReadonlyMap<string, Client>
   readonly resolveClientAddress: (req: FastifyRequest['raw']) => ClientAddress
   readonly authenticators: Authenticators
+  /** By route id and by client id, for those that have a rateLimit. */
+  readonly routeLimiters: ReadonlyMap<string, Limiter>
+  readonly clientLimiters: ReadonlyMap<string, Limiter>
 }
 
-export function createPipeline({ routes, resolveClientAddress, authenticators }: PipelineDeps) {
-  return async function runPipeline(request: FastifyRequest): Promise<Decision> {
+export function createPipeline({ routes, clients, resolveClientAddress, authenticators, routeLimiters, clientLimiters }: PipelineDeps) {
+  return async function runPipeline(request: FastifyRequest, reply: FastifyReply): Promise<Decision> {
     const client = resolveClientAddress(request.raw)
     const target = normaliseRequestTarget(request.raw.url ?? '')
     const route = matchRoute(routes, target.path, request.method)
-    const principal = route.auth.length === 0 ? undefined : await authenticate(route, request.headers, authenticators)
-    if (principal) authorize(route, principal)
+    checkIpAllowed(route.allowIps, client.ip, 'route')
+    const routeLimiter = routeLimiters.get(route.id)
+    const by = route.rateLimit?.by
+    if (routeLimiter && by === 'ip') await consumeRateLimit(routeLimiter, client.ip, reply)
+    if (routeLimiter && by === 'route') await consumeRateLimit(routeLimiter, route.id, reply)
+    if (route.auth.length === 0) return { route, target, client, principal: undefined }
+
+    const principal = await authenticate(route, { headers: request.headers, ip: client.ip }, authenticators)
+    checkIpAllowed(clients().get(principal.clientId)?.allowIps, client.ip, 'client')
+    authorize(route, principal)
+    if (routeLimiter && by === 'client') await consumeRateLimit(routeLimiter, principal.clientId, reply)
+    const clientLimiter = clientLimiters.get(principal.clientId)
+    if (clientLimiter) await consumeRateLimit(clientLimiter, principal.clientId, reply)
     return { route, target, client, principal }
   }
 }

@@ -19,7 +19,7 @@ const HASH = '$scrypt$ln=10,r=8,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAA
 describe('config loading', () => {
   it('applies the documented defaults to an empty file', async () => {
     const config = await parseConfig('', FILE, {})
-    expect(config.server).toMatchObject({ host: '127.0.0.1', port: 8080, trustedProxies: [] })
+    expect(config.server).toMatchObject({ host: '127.0.0.1', port: 8080, trustedProxies: { entries: [] } })
     expect(config.issuer).toBe('http://127.0.0.1:8080')
     expect(config.tokens).toMatchObject({ audience: 'http://127.0.0.1:8080', accessTokenTtl: 3600, refreshTokenTtl: 1209600, authorizationCodeTtl: 60 })
     expect(config.signing).toEqual({ alg: 'ES256', keyFile: undefined })

@@ -84,6 +84,8 @@ export interface GatewayOptions extends AppOptions {
   file?: string
   /** Listen on this port (from freePort()) when the issuer URL must name it; default: any free port. */
   port?: number
+  /** Listen address; '::' takes both 127.0.0.1 and ::1. Default 127.0.0.1. */
+  host?: string
 }
 
 /** A port that was free a moment ago: for configs whose issuer must name the port before listening. */
@@ -99,7 +101,7 @@ export async function freePort(): Promise<number> {
 export async function startGateway(yaml: string, options: GatewayOptions = {}): Promise<Gateway> {
   const config = await parseConfig(yaml, options.file ?? join(tmpdir(), 'gatehouse-test.yaml'), options.env ?? {})
   const app = await buildApp(config, { logger: false, ...options })
-  await app.listen({ host: '127.0.0.1', port: options.port ?? 0 })
+  await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 })
   const { port } = app.server.address() as AddressInfo
   return { url: `http://127.0.0.1:${port}`, port, app, config, close: () => app.close() }
 }
@@ -160,7 +162,7 @@ export function rawRequest(
 ): Promise<RawResponse> {
   const { hostname, port } = new URL(baseUrl)
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: hostname, port, path, method: options.method ?? 'GET', headers: options.headers, agent: false }, (res) => {
+    const req = httpRequest({ host: hostname.replace(/^\[|\]$/g, ''), port, path, method: options.method ?? 'GET', headers: options.headers, agent: false }, (res) => {
       const chunks: Buffer[] = []
       res.on('data', (c: Buffer) => chunks.push(c))
       res.on('error', reject)
@@ -174,3 +176,26 @@ export function rawRequest(
     req.end(options.body)
   })
 }
+
+// ---------------------------------------------------------------------------------------------
+// Logs: the gateway's JSON log lines, captured for assertions.
+
+export interface CapturedLogs {
+  readonly logger: { level: string; stream: { write(line: string): void } }
+  readonly lines: Record<string, unknown>[]
+  /** The raw text of every line, for checking that no secret appears anywhere. */
+  text(): string
+}
+
+export function captureLogs(level = 'info'): CapturedLogs {
+  const raw: string[] = []
+  return {
+    logger: { level, stream: { write: (line: string) => void raw.push(line) } },
+    get lines() {
+      return raw.map((l) => JSON.parse(l) as Record<string, unknown>)
+    },
+    text: () => raw.join(''),
+  }
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))

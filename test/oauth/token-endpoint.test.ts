@@ -9,7 +9,10 @@ let gw: Gateway
 beforeAll(async () => {
   gw = await startGateway(`
 issuer: http://gatehouse.test
-tokenEndpoint: { paths: [/passport/token, /o/token/] }
+tokenEndpoint:
+  paths: [/passport/token, /o/token/]
+  rateLimit: { points: 1000, duration: 60 }     # the limits have tests of their own
+  failureLimit: { points: 1000, duration: 60 }
 clients:
   - id: reporting
     secretHash: "${await fastHash('s3cret')}"

@@ -1,0 +1,39 @@
+// The Bearer authenticator: an access token of ours (RFC 6750 §2.1, the Authorization header only).
+import type { Client } from '../config/compile.js'
+import { GatehouseError } from '../errors.js'
+import type { VerifiedAccessToken } from '../oauth/access-token.js'
+import { NOT_MINE, type Authenticator } from './authenticate.js'
+import { bearerChallenge } from './challenge.js'
+
+// credentials = "Bearer" 1*SP b64token; the scheme is case-insensitive (RFC 7235 §2.1).
+const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i
+
+export interface BearerDeps {
+  readonly verifyAccessToken: (token: string) => Promise<VerifiedAccessToken>
+  readonly clients: () => ReadonlyMap<string, Client>
+}
+
+export function bearerAuthenticator({ verifyAccessToken, clients }: BearerDeps): Authenticator {
+  const refuse = (description: string, reason: string) =>
+    new GatehouseError('invalid_token', description, {
+      reason,
+      headers: { 'www-authenticate': bearerChallenge({ error: 'invalid_token', description }) },
+    })
+  return async ({ headers }) => {
+    const authorization = headers.authorization
+    if (authorization === undefined || !/^bearer(?: |$)/i.test(authorization)) return NOT_MINE
+    const m = BEARER.exec(authorization)
+    if (!m) throw refuse('the access token is malformed', 'bearer_malformed')
+    let verified: VerifiedAccessToken
+    try {
+      verified = await verifyAccessToken(m[1]!)
+    } catch (err) {
+      if (err instanceof GatehouseError) throw refuse(err.message, err.reason ?? 'token_invalid')
+      throw err
+    }
+    const { claims } = verified
+    // A client removed from the config loses its tokens at once, not when they expire.
+    if (!clients().has(claims.client_id)) throw refuse('the access token is invalid', 'token_client_unknown')
+    return { subject: claims.sub, clientId: claims.client_id, scopes: verified.scopes, method: 'bearer', group: claims.biz }
+  }
+}

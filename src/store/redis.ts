@@ -1,0 +1,65 @@
+// State in Redis, shared by every gateway instance that uses the same Redis. An outage costs
+// milliseconds, not hangs: no offline queue, short connect and command timeouts, and limiters that
+// skip Redis while it is not ready. Then `store.onRedisError` decides: `insurance` counts in this
+// process's memory until Redis is back; `deny` answers 503.
+import { Redis } from 'ioredis'
+import type { FastifyBaseLogger } from 'fastify'
+import { RateLimiterMemory, RateLimiterRedis } from 'rate-limiter-flexible'
+import type { Store } from './index.js'
+import { adaptLimiter } from './limiter.js'
+
+export interface RedisStoreOptions {
+  readonly url: string
+  readonly onRedisError: 'insurance' | 'deny'
+  readonly log: FastifyBaseLogger
+  /** Prefix of every key, so that several deployments can share one Redis. */
+  readonly keyPrefix?: string
+}
+
+export function createRedisStore({ url, onRedisError, log, keyPrefix = 'gatehouse' }: RedisStoreOptions): Store {
+  const client = new Redis(url, {
+    enableOfflineQueue: false,
+    connectTimeout: 1_000,
+    commandTimeout: 500,
+    maxRetriesPerRequest: 0,
+    retryStrategy: (attempt) => Math.min(100 * attempt, 1_000),
+  })
+
+  // One warning per outage, however many reconnection attempts it takes.
+  let down = false
+  client.on('error', (err: Error) => {
+    if (down) return
+    down = true
+    log.warn(
+      { err: { message: err.message }, onRedisError },
+      onRedisError === 'insurance'
+        ? 'redis is unavailable: rate limits are counted per instance, in memory, until it returns'
+        : 'redis is unavailable: refusing rate-limited requests with 503 until it returns',
+    )
+  })
+  client.on('ready', () => {
+    if (!down) return
+    down = false
+    log.info('redis is available again: shared rate limits resume')
+  })
+
+  return {
+    kind: 'redis',
+    limiter(name, rule) {
+      const limiter = new RateLimiterRedis({
+        storeClient: client,
+        keyPrefix: `${keyPrefix}:rl:${name}`,
+        points: rule.points,
+        duration: rule.duration,
+        rejectIfRedisNotReady: true,
+        ...(onRedisError === 'insurance'
+          ? { insuranceLimiter: new RateLimiterMemory({ keyPrefix: name, points: rule.points, duration: rule.duration }) }
+          : {}),
+      })
+      return adaptLimiter(limiter, rule)
+    },
+    async close() {
+      client.disconnect()
+    },
+  }
+}
