@@ -26,6 +26,10 @@ declare module 'fastify' {
     /** What the access log line says about this request. */
     audit: { route?: string; client?: string; reason?: string }
   }
+  interface FastifyInstance {
+    /** The gateway's own parts that operators (and tests) look at: the store's health. */
+    gatehouse: { readonly store: Store }
+  }
 }
 
 export interface AppOptions {
@@ -73,6 +77,7 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
     app.log.warn('store.redis is not set: rate limits are kept in this process, per instance, and reset on restart')
   }
   app.addHook('onClose', () => store.close())
+  app.decorate('gatehouse', { store })
 
   const clients = () => config.clients
   const resolveClientAddress = createClientAddressResolver(config.server.trustedProxies)

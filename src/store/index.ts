@@ -21,6 +21,8 @@ export interface Limiter {
 
 export interface Store {
   readonly kind: 'memory' | 'redis'
+  /** False while the backing store is unreachable (limits then follow store.onRedisError). */
+  readonly ready: boolean
   /** A limiter whose keys live under `name` (e.g. "route:orders:ip"), apart from every other's. */
   limiter(name: string, rule: RateLimitRule): Limiter
   close(): Promise<void>

@@ -6,6 +6,7 @@ import { adaptLimiter } from './limiter.js'
 export function createMemoryStore(): Store {
   return {
     kind: 'memory',
+    ready: true,
     limiter: (name, rule) => adaptLimiter(new RateLimiterMemory({ keyPrefix: name, points: rule.points, duration: rule.duration }), rule),
     close: async () => undefined,
   }

@@ -25,18 +25,22 @@ export function createRedisStore({ url, onRedisError, log, keyPrefix = 'gatehous
     retryStrategy: (attempt) => Math.min(100 * attempt, 1_000),
   })
 
-  // One warning per outage, however many reconnection attempts it takes.
+  // One warning per outage, however many reconnection attempts it takes. An outage starts when
+  // the connection closes (or, at start, fails); ioredis reports errors only on reconnecting.
   let down = false
-  client.on('error', (err: Error) => {
-    if (down) return
+  let closing = false
+  const outage = (cause: string) => {
+    if (down || closing) return
     down = true
     log.warn(
-      { err: { message: err.message }, onRedisError },
+      { cause, onRedisError },
       onRedisError === 'insurance'
         ? 'redis is unavailable: rate limits are counted per instance, in memory, until it returns'
         : 'redis is unavailable: refusing rate-limited requests with 503 until it returns',
     )
-  })
+  }
+  client.on('close', () => outage('connection closed'))
+  client.on('error', (err: Error) => outage(err.message))
   client.on('ready', () => {
     if (!down) return
     down = false
@@ -45,6 +49,9 @@ export function createRedisStore({ url, onRedisError, log, keyPrefix = 'gatehous
 
   return {
     kind: 'redis',
+    get ready() {
+      return client.status === 'ready'
+    },
     limiter(name, rule) {
       const limiter = new RateLimiterRedis({
         storeClient: client,
@@ -59,6 +66,7 @@ export function createRedisStore({ url, onRedisError, log, keyPrefix = 'gatehous
       return adaptLimiter(limiter, rule)
     },
     async close() {
+      closing = true
       client.disconnect()
     },
   }

@@ -142,4 +142,55 @@ describe('config loading', () => {
     expect(config.signing.keyFile).toBe('/etc/gatehouse/keys/k.jwk')
     expect(Object.isFrozen(config.routes[0])).toBe(true)
   })
+
+  it('takes store.redis from REDIS_URL, where an empty value counts as unset', async () => {
+    const yaml = 'store:\n  redis: ${REDIS_URL:-}'
+    expect((await parseConfig(yaml, FILE, {})).store).toEqual({ redis: undefined, onRedisError: 'insurance' })
+    expect((await parseConfig(yaml, FILE, { REDIS_URL: '' })).store.redis).toBeUndefined()
+    expect((await parseConfig(yaml, FILE, { REDIS_URL: 'redis://10.1.1.1:6379' })).store.redis).toBe('redis://10.1.1.1:6379')
+    expect((await parseConfig('store: { redis: "redis://a:1" }', FILE, { REDIS_URL: 'redis://b:2' })).store.redis).toBe('redis://b:2')
+    expect(await problemsOf('store: { redis: "http://x" }')).toEqual(['line 1: store.redis: must be a redis:// or rediss:// URL'])
+  })
+
+  it('checks allowIps and rateLimit on routes and clients', async () => {
+    const problems = await problemsOf(
+      [
+        'clients:',
+        `  - { id: a, secretHash: "${HASH}", allowIps: [10.0.0.0/8, 300.1.1.1], rateLimit: { points: 0, duration: 60 } }`,
+        'routes:',
+        '  - { id: r, path: /r, upstream: "http://127.0.0.1:1", allowIps: [], rateLimit: { points: 5, duration: 1w } }',
+        '  - { id: p, path: /p, upstream: "http://127.0.0.1:1", auth: [], rateLimit: { points: 5, duration: 60, by: client } }',
+      ].join('\n'),
+    )
+    expect(problems).toEqual([
+      'line 2: clients[0].rateLimit.points: must be >= 1',
+      'line 4: routes[0].allowIps: must NOT have fewer than 1 items',
+      'line 4: routes[0].rateLimit.duration: must be seconds, or a number with s, m, h or d (e.g. "15m")',
+    ])
+    const later = await problemsOf(
+      [
+        'clients:',
+        `  - { id: a, secretHash: "${HASH}", allowIps: [10.0.0.0/8, 300.1.1.1] }`,
+        'routes:',
+        '  - { id: p, path: /p, upstream: "http://127.0.0.1:1", auth: [], rateLimit: { points: 5, duration: 60, by: client } }',
+      ].join('\n'),
+    )
+    expect(later).toEqual([
+      'line 2: clients[0].allowIps[1]: "300.1.1.1" is not an IP address or CIDR range',
+      'line 4: routes[0].rateLimit.by: a public route has no client to count by; use ip or route',
+    ])
+  })
+
+  it('defaults a route\'s limit to counting by client, or by ip on a public route', async () => {
+    const config = await parseConfig(
+      'routes:\n  - { id: a, path: /a, upstream: "http://127.0.0.1:1", rateLimit: { points: 5, duration: 1m } }\n  - { id: b, path: /b, upstream: "http://127.0.0.1:1", auth: [], rateLimit: { points: 5, duration: 60 } }',
+      FILE,
+      {},
+    )
+    expect(config.routes.map((r) => r.rateLimit)).toEqual([
+      { points: 5, duration: 60, by: 'client' },
+      { points: 5, duration: 60, by: 'ip' },
+    ])
+    expect(config.tokenEndpoint).toMatchObject({ rateLimit: { points: 10, duration: 60 }, failureLimit: { points: 10, duration: 60 } })
+  })
 })

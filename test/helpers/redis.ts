@@ -25,7 +25,7 @@ export interface RedisServer {
   flush(): Promise<void>
   /** Stops the server (SIGTERM to its PID) and waits until it has exited. */
   stop(): Promise<void>
-  /** Starts it again on the same port. */
+  /** Starts it again on the same port (nothing to do when it is running). */
   start(): Promise<void>
   close(): Promise<void>
 }
@@ -39,6 +39,7 @@ export async function startRedis(): Promise<RedisServer> {
   const url = `redis://127.0.0.1:${port}`
   let child: ChildProcess | undefined
   const start = async () => {
+    if (child && child.exitCode === null) return
     const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
       stdio: ['ignore', 'pipe', 'inherit'],
     })
