@@ -1,17 +1,25 @@
 // Builds the gateway as a fastify instance, without listening (server.ts listens). Registration
 // order is the security model, so it is explicit here: OAuth endpoints first, then the proxy
 // catch-all that every other request goes through.
+import cookie from '@fastify/cookie'
 import replyFrom from '@fastify/reply-from'
 import fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { GatehouseConfig } from './config/compile.js'
 import { GatehouseError } from './errors.js'
 import { errorHandler, sendError } from './http/reply-error.js'
 import { createAccessTokenIssuer, createAccessTokenVerifier, systemClock, type Clock } from './oauth/access-token.js'
+import { registerAuthorizeEndpoint } from './oauth/authorize.js'
 import { createClientVerifier } from './oauth/client-auth.js'
 import { registerDiscovery } from './oauth/discovery.js'
+import { registerFormParser } from './oauth/form-params.js'
+import { createTokenIssuer } from './oauth/grants/issue-tokens.js'
+import { registerIntrospectionEndpoint } from './oauth/introspect.js'
 import { loadSigningKeys, type SigningKeys } from './oauth/keys.js'
 import { generateSecret, hashSecret, parseSecretHash, type ScryptHash } from './oauth/secret-hash.js'
+import { registerRevocationEndpoint } from './oauth/revoke.js'
 import { registerTokenEndpoint } from './oauth/token-endpoint.js'
+import { createTokenState } from './oauth/token-state.js'
+import { createUserVerifier } from './oauth/user-auth.js'
 import { basicAuthenticator } from './pipeline/authn-basic.js'
 import { bearerAuthenticator } from './pipeline/authn-bearer.js'
 import { createClientAddressResolver } from './pipeline/client-address.js'
@@ -80,24 +88,42 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
   app.decorate('gatehouse', { store })
 
   const clients = () => config.clients
+  const users = () => config.users
   const resolveClientAddress = createClientAddressResolver(config.server.trustedProxies)
   const verifyClient = createClientVerifier({
     clients,
     decoyHash,
     failures: store.limiter('authn-failures:ip', config.tokenEndpoint.failureLimit),
   })
+  const verifyUser = createUserVerifier({
+    users,
+    decoyHash,
+    failuresByUser: store.limiter('login-failures:user', config.authorize.loginFailureLimit),
+    failuresByIp: store.limiter('login-failures:ip', config.authorize.loginFailureLimit),
+  })
+  const state = createTokenState(store, clock, config.tokens)
+  const verifyAccessToken = createAccessTokenVerifier(config, keys, clock)
+  const issueTokens = createTokenIssuer(createAccessTokenIssuer(config, keys, clock), state, config.tokens.refreshTokenTtl)
 
-  // 1. The authorization server: token endpoint and discovery, in their own context (form bodies only).
+  // 1. The authorization server, in its own context: form bodies only, cookies for the login form.
   await app.register(async (oauth) => {
     oauth.setErrorHandler(errorHandler(400))
+    registerFormParser(oauth)
+    await oauth.register(cookie)
     registerTokenEndpoint(oauth, {
       config,
       resolveClientAddress,
       verifyClient,
       tokenRequests: store.limiter('token:client', config.tokenEndpoint.rateLimit),
-      issueAccessToken: createAccessTokenIssuer(config, keys, clock),
+      issueTokens,
+      state,
+      verifyUser,
+      users,
       clock,
     })
+    registerAuthorizeEndpoint(oauth, { config, keys, resolveClientAddress, verifyUser, state, issueTokens, clock })
+    registerRevocationEndpoint(oauth, { resolveClientAddress, verifyClient, verifyAccessToken, state })
+    registerIntrospectionEndpoint(oauth, { resolveClientAddress, verifyClient, verifyAccessToken, state })
     registerDiscovery(oauth, config, keys)
   })
 
@@ -107,7 +133,12 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
     clients,
     resolveClientAddress,
     authenticators: {
-      bearer: bearerAuthenticator({ verifyAccessToken: createAccessTokenVerifier(config, keys, clock), clients }),
+      bearer: bearerAuthenticator({
+        verifyAccessToken,
+        clients,
+        isRevoked: (jti) => state.isAccessTokenRevoked(jti),
+        failOpen: config.store.onRedisError === 'insurance',
+      }),
       basic: basicAuthenticator({ clients, verifyClient }),
     },
     routeLimiters: new Map(config.routes.flatMap((r) => (r.rateLimit ? [[r.id, store.limiter(`route:${r.id}:${r.rateLimit.by}`, r.rateLimit)]] : []))),

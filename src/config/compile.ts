@@ -32,6 +32,13 @@ export interface Client {
   readonly rateLimit: RateLimitRule | undefined
 }
 
+export interface User {
+  readonly username: string
+  readonly password: ScryptHash
+  /** The most any client can be granted on this user's behalf. */
+  readonly scopes: readonly string[]
+}
+
 export interface RouteRule {
   readonly id: string
   /** Normalised prefix without a trailing slash ("/" matches everything). */
@@ -80,7 +87,13 @@ export interface GatehouseConfig {
     readonly redis: string | undefined
     readonly onRedisError: 'insurance' | 'deny'
   }
+  readonly authorize: {
+    readonly allowPlainPkce: boolean
+    /** Failed logins per username and per IP, on the login page and with the password grant. */
+    readonly loginFailureLimit: RateLimitRule
+  }
   readonly clients: ReadonlyMap<string, Client>
+  readonly users: ReadonlyMap<string, User>
   /** Longest prefix first, so the most specific route wins. */
   readonly routes: readonly RouteRule[]
   /** Things that work but that an operator should hear about at start. */
@@ -177,6 +190,41 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
     }))
   }
 
+  for (const [i, c] of (raw.clients ?? []).entries()) {
+    const grants = clients.get(c.id)?.grants
+    const needsRedirect = grants?.has('authorization_code') || grants?.has('implicit')
+    if (needsRedirect && (c.redirectUris ?? []).length === 0) {
+      problem(['clients', i, 'redirectUris'], 'authorization_code and implicit need at least one redirect URI')
+    }
+    for (const [j, uri] of (c.redirectUris ?? []).entries()) {
+      // RFC 6749 §3.1.2: an absolute URI without a fragment; matched exactly.
+      let url: URL | undefined
+      try {
+        url = new URL(uri)
+      } catch {
+        problem(['clients', i, 'redirectUris', j], `"${uri}" is not an absolute URI`)
+      }
+      if (url && (url.hash || uri.includes('#'))) problem(['clients', i, 'redirectUris', j], 'must not contain a fragment')
+    }
+  }
+
+  const users = new Map<string, User>()
+  for (const [i, u] of (raw.users ?? []).entries()) {
+    const at = (...rest: (string | number)[]) => ['users', i, ...rest]
+    if (users.has(u.username)) problem(at('username'), `duplicate username "${u.username}"`)
+    let password: ScryptHash | undefined
+    if (u.passwordHash !== undefined && u.password !== undefined) problem(at(), 'give passwordHash or password, not both')
+    else if (u.passwordHash !== undefined) {
+      const parsed = parseSecretHash(u.passwordHash)
+      if (typeof parsed === 'string') problem(at('passwordHash'), parsed)
+      else password = parsed
+    } else if (u.password !== undefined) {
+      warnings.push(`user "${u.username}" has a plain "password" in the config; store "passwordHash" from \`gatehouse hash-secret\` instead`)
+      password = parseSecretHash(await hashSecret(u.password)) as ScryptHash
+    } else problem(at(), 'a user needs passwordHash (or password)')
+    if (password) users.set(u.username, Object.freeze({ username: u.username, password, scopes: Object.freeze([...(u.scopes ?? [])]) }))
+  }
+
   const routeIds = new Set<string>()
   const routes: RouteRule[] = []
   for (const [i, r] of (raw.routes ?? []).entries()) {
@@ -234,7 +282,12 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
       failureLimit: rateLimit(raw.tokenEndpoint?.failureLimit) ?? { points: 10, duration: 60 },
     },
     store: { redis, onRedisError: raw.store?.onRedisError ?? 'insurance' },
+    authorize: {
+      allowPlainPkce: raw.authorize?.allowPlainPkce ?? false,
+      loginFailureLimit: rateLimit(raw.authorize?.loginFailureLimit) ?? { points: 5, duration: 300 },
+    },
     clients,
+    users,
     routes,
     warnings,
   })

@@ -55,6 +55,13 @@ const Client = closed({
   rateLimit: Type.Optional(RateLimit),
 })
 
+const User = closed({
+  username: Type.String({ pattern: '^[\\x21-\\x7E]+$', maxLength: 128, description: 'printable ASCII, no spaces' }),
+  passwordHash: Type.Optional(Type.String({ pattern: '^\\$scrypt\\$' })),
+  password: Type.Optional(Type.String({ minLength: 1 })),
+  scopes: Type.Optional(Type.Array(ScopeToken, { uniqueItems: true })),
+})
+
 const Route = closed({
   id: Type.String({ pattern: '^[A-Za-z0-9_.-]+$' }),
   path: Type.String({ pattern: '^/', description: 'an absolute path, e.g. /api/orders' }),
@@ -109,7 +116,14 @@ export const ConfigFileSchema = closed({
       onRedisError: Type.Optional(Type.Union([Type.Literal('insurance'), Type.Literal('deny')])),
     }),
   ),
+  authorize: Type.Optional(
+    closed({
+      allowPlainPkce: Type.Optional(Type.Boolean()),
+      loginFailureLimit: Type.Optional(RateLimit),
+    }),
+  ),
   clients: Type.Optional(Type.Array(Client)),
+  users: Type.Optional(Type.Array(User)),
   routes: Type.Optional(Type.Array(Route)),
 })
 

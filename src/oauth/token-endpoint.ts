@@ -1,21 +1,21 @@
 // POST /oauth/token (and each tokenEndpoint.paths entry), as a list of small named steps in the
 // manner of node-oidc-provider's lib/actions/token.js.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { GatehouseConfig } from '../config/compile.js'
+import type { GatehouseConfig, User } from '../config/compile.js'
 import type { GrantTypeName } from '../config/schema.js'
 import { GatehouseError } from '../errors.js'
-import type { Clock, IssuedAccessToken, IssueRequest } from './access-token.js'
+import type { Clock } from './access-token.js'
 import { checkIpAllowed } from '../pipeline/check-ip-allowed.js'
 import type { ClientAddress } from '../pipeline/client-address.js'
 import { consumeRateLimit } from '../pipeline/rate-limit.js'
 import type { Limiter } from '../store/index.js'
 import { extractClientCredentials, type ClientVerifier } from './client-auth.js'
-import { parseFormParams, requireParam, type FormParams } from './form-params.js'
+import { formBody, noStore, parseFormParams, requireParam, type FormParams } from './form-params.js'
 import { GRANTS } from './grants/index.js'
-
-const FORM = 'application/x-www-form-urlencoded'
-// Token requests are a few hundred bytes; 16 KiB also bounds the parameter count.
-export const TOKEN_BODY_LIMIT = 16 * 1024
+import type { TokenIssuer } from './grants/issue-tokens.js'
+import { rotateRefreshToken } from './grants/refresh-token.js'
+import type { TokenState } from './token-state.js'
+import type { UserVerifier } from './user-auth.js'
 
 export interface TokenEndpointDeps {
   readonly config: GatehouseConfig
@@ -23,34 +23,52 @@ export interface TokenEndpointDeps {
   readonly verifyClient: ClientVerifier
   /** Token requests per claimed client_id. */
   readonly tokenRequests: Limiter
-  readonly issueAccessToken: (req: IssueRequest) => Promise<IssuedAccessToken>
+  readonly issueTokens: TokenIssuer
+  readonly state: TokenState
+  readonly verifyUser: UserVerifier
+  readonly users: () => ReadonlyMap<string, User>
   readonly clock: Clock
 }
 
 export function registerTokenEndpoint(app: FastifyInstance, deps: TokenEndpointDeps): void {
-  app.addContentTypeParser(FORM, { parseAs: 'string', bodyLimit: TOKEN_BODY_LIMIT }, (_req, body, done) => {
-    try {
-      done(null, parseFormParams(body as string))
-    } catch (err) {
-      done(err as Error, undefined)
-    }
-  })
-
-  const handleTokenRequest = async (request: FastifyRequest, reply: FastifyReply) => {
-    const params = formBody(request)
+  /** The steps every token request takes before its grant: who is asking, and may they. */
+  const authenticateTokenClient = async (request: FastifyRequest, reply: FastifyReply, params: FormParams) => {
     const credentials = extractClientCredentials(params, request.headers.authorization)
     const { ip } = deps.resolveClientAddress(request.raw)
     await consumeRateLimit(deps.tokenRequests, credentials.id, reply) // every attempt counts, good or bad
     const client = await deps.verifyClient(credentials, ip)
     checkIpAllowed(client.allowIps, ip, 'client') // a client gets tokens only from its own ranges
+    return { client, ip }
+  }
+
+  const handleTokenRequest = async (request: FastifyRequest, reply: FastifyReply) => {
+    const params = formBody(request)
+    const { client, ip } = await authenticateTokenClient(request, reply, params)
     const grantType = checkGrantType(params, client.grants)
-    const grant = GRANTS[grantType]!
-    return grant({ params, client, issueAccessToken: deps.issueAccessToken, now: deps.clock() })
+    return GRANTS[grantType]!({ ...deps, params, client, ip, now: deps.clock() })
+  }
+
+  // Legacy clients refresh with POST {path}/refresh, refreshToken in the query or the form body.
+  const handleLegacyRefresh = async (request: FastifyRequest, reply: FastifyReply) => {
+    const params = request.body instanceof Map ? (request.body as FormParams) : new Map<string, string>()
+    const q = (request.raw.url ?? '').indexOf('?')
+    const query = parseFormParams(q === -1 ? '' : (request.raw.url ?? '').slice(q + 1))
+    const fromQuery = query.get('refreshToken')
+    const fromBody = params.get('refreshToken')
+    if (fromQuery !== undefined && fromBody !== undefined) {
+      throw new GatehouseError('invalid_request', 'send refreshToken once, in the query or the body', { reason: 'param_repeated' })
+    }
+    const token = fromQuery ?? fromBody
+    if (token === undefined) throw new GatehouseError('invalid_request', 'parameter "refreshToken" is missing', { reason: 'param_missing' })
+    const { client } = await authenticateTokenClient(request, reply, params)
+    checkGrantType(new Map([['grant_type', 'refresh_token']]), client.grants)
+    return rotateRefreshToken({ ...deps, client }, token, params.get('scope'))
   }
 
   for (const path of deps.config.tokenEndpoint.paths) {
     // onRequest, so that errors from body parsing (wrong type, too large) are not cached either.
     app.post(path, { onRequest: noStore }, handleTokenRequest)
+    app.post(`${path === '/' ? '' : path}/refresh`, { onRequest: noStore }, handleLegacyRefresh)
     app.route({
       method: ['GET', 'PUT', 'PATCH', 'DELETE'],
       url: path,
@@ -63,19 +81,6 @@ export function registerTokenEndpoint(app: FastifyInstance, deps: TokenEndpointD
       },
     })
   }
-}
-
-/** RFC 6749 §5.1: token responses, and their errors, must not be cached. */
-async function noStore(_request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
-}
-
-/** RFC 6749 §3.2: the parameters come as a form body, nowhere else. */
-function formBody(request: FastifyRequest): FormParams {
-  if (!(request.body instanceof Map)) {
-    throw new GatehouseError('invalid_request', `the request body must be ${FORM}`, { reason: 'token_no_form_body' })
-  }
-  return request.body as FormParams
 }
 
 function checkGrantType(params: FormParams, allowed: ReadonlySet<GrantTypeName>): GrantTypeName {

@@ -11,9 +11,24 @@ const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i
 export interface BearerDeps {
   readonly verifyAccessToken: (token: string) => Promise<VerifiedAccessToken>
   readonly clients: () => ReadonlyMap<string, Client>
+  /** Whether the token's jti was revoked (RFC 7009, or a replayed code or refresh token). */
+  readonly isRevoked: (jti: string) => Promise<boolean>
+  /**
+   * When the store cannot say (Redis down): true lets the signed, unexpired token through, as
+   * store.onRedisError: insurance keeps traffic flowing; false answers 503.
+   */
+  readonly failOpen: boolean
 }
 
-export function bearerAuthenticator({ verifyAccessToken, clients }: BearerDeps): Authenticator {
+export function bearerAuthenticator({ verifyAccessToken, clients, isRevoked, failOpen }: BearerDeps): Authenticator {
+  const revoked = async (jti: string) => {
+    try {
+      return await isRevoked(jti)
+    } catch (err) {
+      if (failOpen) return false
+      throw err
+    }
+  }
   const refuse = (description: string, reason: string) =>
     new GatehouseError('invalid_token', description, {
       reason,
@@ -34,6 +49,7 @@ export function bearerAuthenticator({ verifyAccessToken, clients }: BearerDeps):
     const { claims } = verified
     // A client removed from the config loses its tokens at once, not when they expire.
     if (!clients().has(claims.client_id)) throw refuse('the access token is invalid', 'token_client_unknown')
+    if (await revoked(claims.jti)) throw refuse('the access token was revoked', 'token_revoked')
     return { subject: claims.sub, clientId: claims.client_id, scopes: verified.scopes, method: 'bearer', group: claims.biz }
   }
 }

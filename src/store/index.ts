@@ -1,6 +1,12 @@
-// Shared state behind one interface: in memory for one instance, in Redis for many. Rate limits
-// live here now; authorization codes, refresh tokens and revocations will too.
+// Shared state behind one interface: in memory for one instance, in Redis for many. Rate limits,
+// authorization codes, refresh tokens, token families and revocations all live here, every entry
+// with a TTL so that nothing grows without bound.
 import type { RateLimitRule } from '../config/compile.js'
+import { GatehouseError } from '../errors.js'
+
+/** Token state cannot be insured like a counter: when the store fails, the answer is 503. */
+export const stateUnavailable = (cause: unknown) =>
+  new GatehouseError('service_unavailable', 'the token store is unavailable', { reason: 'store_unavailable', cause })
 
 /** The outcome of counting one request against a limit. */
 export interface LimitState {
@@ -25,5 +31,10 @@ export interface Store {
   readonly ready: boolean
   /** A limiter whose keys live under `name` (e.g. "route:orders:ip"), apart from every other's. */
   limiter(name: string, rule: RateLimitRule): Limiter
+  /** Stores `value` under `key` for `ttlSeconds`. */
+  put(key: string, value: string, ttlSeconds: number): Promise<void>
+  get(key: string): Promise<string | undefined>
+  /** Reads and deletes in one step: of callers racing for a key, exactly one gets its value. */
+  take(key: string): Promise<string | undefined>
   close(): Promise<void>
 }

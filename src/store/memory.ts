@@ -2,12 +2,41 @@ import { RateLimiterMemory } from 'rate-limiter-flexible'
 import type { Store } from './index.js'
 import { adaptLimiter } from './limiter.js'
 
+const SWEEP_EVERY_MS = 60_000
+
 /** Everything in this process: right for one instance; lost on restart. */
 export function createMemoryStore(): Store {
+  const entries = new Map<string, { value: string; expiresAt: number }>()
+  const live = (key: string) => {
+    const entry = entries.get(key)
+    if (entry === undefined) return undefined
+    if (entry.expiresAt > Date.now()) return entry.value
+    entries.delete(key)
+    return undefined
+  }
+  // Expired entries nobody asks for again are dropped here.
+  const sweeper = setInterval(() => {
+    const now = Date.now()
+    for (const [key, entry] of entries) if (entry.expiresAt <= now) entries.delete(key)
+  }, SWEEP_EVERY_MS)
+  sweeper.unref()
+
   return {
     kind: 'memory',
     ready: true,
     limiter: (name, rule) => adaptLimiter(new RateLimiterMemory({ keyPrefix: name, points: rule.points, duration: rule.duration }), rule),
-    close: async () => undefined,
+    async put(key, value, ttlSeconds) {
+      entries.set(key, { value, expiresAt: Date.now() + ttlSeconds * 1000 })
+    },
+    get: async (key) => live(key),
+    async take(key) {
+      const value = live(key)
+      entries.delete(key)
+      return value
+    },
+    async close() {
+      clearInterval(sweeper)
+      entries.clear()
+    },
   }
 }

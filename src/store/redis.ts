@@ -5,7 +5,7 @@
 import { Redis } from 'ioredis'
 import type { FastifyBaseLogger } from 'fastify'
 import { RateLimiterMemory, RateLimiterRedis } from 'rate-limiter-flexible'
-import type { Store } from './index.js'
+import { stateUnavailable, type Store } from './index.js'
 import { adaptLimiter } from './limiter.js'
 
 export interface RedisStoreOptions {
@@ -47,6 +47,10 @@ export function createRedisStore({ url, onRedisError, log, keyPrefix = 'gatehous
     log.info('redis is available again: shared rate limits resume')
   })
 
+  const fail = (err: unknown): never => {
+    throw stateUnavailable(err)
+  }
+
   return {
     kind: 'redis',
     get ready() {
@@ -64,6 +68,16 @@ export function createRedisStore({ url, onRedisError, log, keyPrefix = 'gatehous
           : {}),
       })
       return adaptLimiter(limiter, rule)
+    },
+    async put(key, value, ttlSeconds) {
+      await client.set(`${keyPrefix}:${key}`, value, 'EX', Math.max(1, Math.ceil(ttlSeconds))).catch(fail)
+    },
+    async get(key) {
+      return (await client.get(`${keyPrefix}:${key}`).catch(fail)) ?? undefined
+    },
+    async take(key) {
+      // GETDEL (Redis 6.2+) is atomic: two instances racing for one code get it once between them.
+      return (await client.getdel(`${keyPrefix}:${key}`).catch(fail)) ?? undefined
     },
     async close() {
       closing = true

@@ -30,14 +30,23 @@ describe('discovery', () => {
   it('publishes RFC 8414 metadata', async () => {
     const res = await rawRequest(gw.url, '/.well-known/oauth-authorization-server')
     expect(res.status).toBe(200)
+    const issuer = gw.config.issuer
     expect(res.json()).toEqual({
-      issuer: gw.config.issuer,
-      token_endpoint: `${gw.config.issuer}/oauth/token`,
-      jwks_uri: `${gw.config.issuer}/.well-known/jwks.json`,
-      grant_types_supported: ['client_credentials'],
+      issuer,
+      authorization_endpoint: `${issuer}/oauth/authorize`,
+      token_endpoint: `${issuer}/oauth/token`,
+      jwks_uri: `${issuer}/.well-known/jwks.json`,
+      revocation_endpoint: `${issuer}/oauth/revoke`,
+      introspection_endpoint: `${issuer}/oauth/introspect`,
+      grant_types_supported: ['client_credentials', 'password', 'authorization_code', 'refresh_token'],
+      response_types_supported: ['code'],
+      response_modes_supported: ['query'],
+      code_challenge_methods_supported: ['S256'],
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+      revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+      introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
       scopes_supported: ['orders:read', 'orders:write'],
-      response_types_supported: [],
+      authorization_response_iss_parameter_supported: true,
     })
   })
 

@@ -17,7 +17,7 @@ beforeAll(async () => {
 tokenEndpoint: { failureLimit: { points: 100, duration: 60 } }
 clients:
   - { id: reporting, secretHash: "${await fastHash('s3cret')}", scopes: [orders:read, orders:write], group: acme }
-  - { id: spa, type: public, scopes: [orders:read] }
+  - { id: spa, type: public, scopes: [orders:read], redirectUris: ["http://127.0.0.1/cb"] }
 routes:
   - { id: basic-only, path: /basic, upstream: "${origin.url}", auth: [basic], scopes: [orders:read] }
   - { id: either, path: /either, upstream: "${origin.url}", auth: [bearer, basic] }
