@@ -99,7 +99,7 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
     users,
     decoyHash,
     failuresByUser: store.limiter('login-failures:user', config.authorize.loginFailureLimit),
-    failuresByIp: store.limiter('login-failures:ip', config.authorize.loginFailureLimit),
+    failuresByIp: store.limiter('login-failures:ip', config.authorize.loginFailureLimitPerIp),
   })
   const state = createTokenState(store, clock, config.tokens)
   const verifyAccessToken = createAccessTokenVerifier(config, keys, clock)

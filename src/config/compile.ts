@@ -89,8 +89,10 @@ export interface GatehouseConfig {
   }
   readonly authorize: {
     readonly allowPlainPkce: boolean
-    /** Failed logins per username and per IP, on the login page and with the password grant. */
+    /** Failed logins per username, on the login page and with the password grant. */
     readonly loginFailureLimit: RateLimitRule
+    /** Failed logins per IP (higher: many users can share one address). */
+    readonly loginFailureLimitPerIp: RateLimitRule
   }
   readonly clients: ReadonlyMap<string, Client>
   readonly users: ReadonlyMap<string, User>
@@ -285,6 +287,7 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
     authorize: {
       allowPlainPkce: raw.authorize?.allowPlainPkce ?? false,
       loginFailureLimit: rateLimit(raw.authorize?.loginFailureLimit) ?? { points: 5, duration: 300 },
+      loginFailureLimitPerIp: rateLimit(raw.authorize?.loginFailureLimitPerIp) ?? { points: 20, duration: 300 },
     },
     clients,
     users,

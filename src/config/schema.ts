@@ -120,6 +120,7 @@ export const ConfigFileSchema = closed({
     closed({
       allowPlainPkce: Type.Optional(Type.Boolean()),
       loginFailureLimit: Type.Optional(RateLimit),
+      loginFailureLimitPerIp: Type.Optional(RateLimit),
     }),
   ),
   clients: Type.Optional(Type.Array(Client)),

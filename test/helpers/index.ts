@@ -199,3 +199,49 @@ export function captureLogs(level = 'info'): CapturedLogs {
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+// ---------------------------------------------------------------------------------------------
+// A browser at the login page: plain HTTP, a cookie jar of one, the form's hidden fields.
+
+export interface LoginResult {
+  /** The login page's response to the GET. */
+  readonly page: RawResponse
+  /** The response to the form's POST (absent when the GET did not show a form). */
+  readonly submit?: RawResponse
+  /** Where the POST redirected to, if it did. */
+  readonly location?: string
+}
+
+const unescapeHtml = (s: string) => s.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&')
+
+/** The hidden fields of the first form in a page. */
+export function hiddenFields(html: string): Record<string, string> {
+  const fields: Record<string, string> = {}
+  for (const m of html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) fields[m[1]!] = unescapeHtml(m[2]!)
+  return fields
+}
+
+export async function browserLogin(
+  authorizeUrl: string | URL,
+  form: { username?: string; password?: string; decision?: 'approve' | 'deny'; csrf?: string; cookie?: string | null } = {},
+): Promise<LoginResult> {
+  const url = new URL(authorizeUrl)
+  const page = await rawRequest(url.origin, url.pathname + url.search)
+  if (page.status !== 200) return { page }
+  const setCookie = ([] as string[]).concat(page.headers['set-cookie'] ?? [])
+  const cookie = form.cookie === undefined ? setCookie.map((c) => c.split(';')[0]).join('; ') : form.cookie
+  const fields = hiddenFields(page.text)
+  const body = new URLSearchParams({
+    ...fields,
+    ...(form.csrf !== undefined ? { csrf: form.csrf } : {}),
+    username: form.username ?? 'alice',
+    password: form.password ?? 'alice-pw',
+    decision: form.decision ?? 'approve',
+  }).toString()
+  const submit = await rawRequest(url.origin, url.pathname, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie ? { cookie } : {}) },
+    body,
+  })
+  return { page, submit, ...(submit.headers.location ? { location: submit.headers.location } : {}) }
+}
