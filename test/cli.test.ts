@@ -42,7 +42,7 @@ describe('gatehouse check-config', () => {
   it('accepts the bundled example config', async () => {
     const { code, stdout } = await run(['check-config', 'config/gatehouse.yaml'])
     expect(code).toBe(0)
-    expect(stdout).toBe('OK: config/gatehouse.yaml (3 routes, 1 clients)\n')
+    expect(stdout).toBe('OK: config/gatehouse.yaml (3 routes, 2 clients)\n')
   })
 
   it('prints every problem with the file and exits non-zero', async () => {

@@ -2,7 +2,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config/load.js'
-import { basic, fetchToken, rawRequest } from './helpers/index.js'
+import { createHash } from 'node:crypto'
+import { basic, browserLogin, fetchToken, rawRequest } from './helpers/index.js'
 
 let app: Awaited<ReturnType<typeof buildApp>>
 let url: string
@@ -29,5 +30,39 @@ describe('the bundled example config', () => {
     const res = await rawRequest(url, '/api/echo/hello')
     expect(res.status).toBe(401)
     expect(res.headers['www-authenticate']).toBe('Bearer realm="gatehouse"')
+  })
+
+  it('runs the README\'s browser login flow for demo-web as alice, then refreshes', async () => {
+    const verifier = 'readme-verifier-readme-verifier-readme-verifier'
+    const challenge = createHash('sha256').update(verifier).digest('base64url')
+    const { location } = await browserLogin(
+      `${url}/oauth/authorize?response_type=code&client_id=demo-web&redirect_uri=http://127.0.0.1:9000/callback&scope=echo:read&state=xyz&code_challenge=${challenge}&code_challenge_method=S256`,
+      { username: 'alice', password: 'alice-password' },
+    )
+    const code = new URL(location!).searchParams.get('code')!
+    const form = { 'content-type': 'application/x-www-form-urlencoded' }
+    const tokens = await rawRequest(url, '/oauth/token', {
+      method: 'POST',
+      headers: form,
+      body: new URLSearchParams({ grant_type: 'authorization_code', client_id: 'demo-web', code, redirect_uri: 'http://127.0.0.1:9000/callback', code_verifier: verifier }).toString(),
+    })
+    expect(tokens.status).toBe(200)
+    const { refresh_token } = tokens.json<{ refresh_token: string }>()
+    const refreshed = await rawRequest(url, '/oauth/token', {
+      method: 'POST',
+      headers: form,
+      body: new URLSearchParams({ grant_type: 'refresh_token', client_id: 'demo-web', refresh_token }).toString(),
+    })
+    expect(refreshed.status).toBe(200)
+  })
+
+  it('gives the demo client a token for alice with the password grant', async () => {
+    const res = await rawRequest(url, '/oauth/token', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic('demo', 'demo-secret') },
+      body: 'grant_type=password&username=alice&password=alice-password',
+    })
+    expect(res.status).toBe(200)
+    expect(res.json()).toMatchObject({ scope: 'echo:read echo:write', refresh_token: expect.any(String) })
   })
 })
