@@ -147,6 +147,29 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
   const rateLimit = (rule: { points: number; duration: number | string } | undefined) =>
     rule === undefined ? undefined : { points: rule.points, duration: durationSeconds(rule.duration) }
 
+  /**
+   * A secret given as a scrypt hash or, with a warning, in plain text (then hashed at load, so that
+   * every secret is verified the same slow, constant-time way). Undefined when neither is given.
+   */
+  const storedSecret = async (
+    at: (string | number)[],
+    who: string,
+    [hashKey, plainKey]: [string, string],
+    hash: string | undefined,
+    plain: string | undefined,
+  ): Promise<ScryptHash | undefined> => {
+    if (hash !== undefined && plain !== undefined) problem(at, `give ${hashKey} or ${plainKey}, not both`)
+    else if (hash !== undefined) {
+      const parsed = parseSecretHash(hash)
+      if (typeof parsed !== 'string') return parsed
+      problem([...at, hashKey], parsed)
+    } else if (plain !== undefined) {
+      warnings.push(`${who} has a plain "${plainKey}" in the config; store "${hashKey}" from \`gatehouse hash-secret\` instead`)
+      return parseSecretHash(await hashSecret(plain)) as ScryptHash
+    }
+    return undefined
+  }
+
   const trustedProxyMatcher = ipMatcher(trustedProxies, ['server', 'trustedProxies'])
 
   const redis = options.redisUrlOverride || raw.store?.redis || undefined
@@ -166,18 +189,10 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
     if (type === 'public') {
       if (c.secret !== undefined || c.secretHash !== undefined) problem(at(), 'a public client has no secret')
       if (c.grants?.includes('client_credentials')) problem(at('grants'), 'client_credentials needs a confidential client')
-    } else if (c.secretHash !== undefined && c.secret !== undefined) {
-      problem(at(), 'give secretHash or secret, not both')
-    } else if (c.secretHash !== undefined) {
-      const parsed = parseSecretHash(c.secretHash)
-      if (typeof parsed === 'string') problem(at('secretHash'), parsed)
-      else secret = parsed
-    } else if (c.secret !== undefined) {
-      warnings.push(`client "${c.id}" has a plain "secret" in the config; store "secretHash" from \`gatehouse hash-secret\` instead`)
-      // Hashed at load, so that every client is verified the same (slow, constant-time) way.
-      secret = parseSecretHash(await hashSecret(c.secret)) as ScryptHash
-    } else {
+    } else if (c.secretHash === undefined && c.secret === undefined) {
       problem(at(), 'a confidential client needs secretHash (or secret)')
+    } else {
+      secret = await storedSecret(at(), `client "${c.id}"`, ['secretHash', 'secret'], c.secretHash, c.secret)
     }
     clients.set(c.id, Object.freeze({
       id: c.id,
@@ -214,16 +229,8 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
   for (const [i, u] of (raw.users ?? []).entries()) {
     const at = (...rest: (string | number)[]) => ['users', i, ...rest]
     if (users.has(u.username)) problem(at('username'), `duplicate username "${u.username}"`)
-    let password: ScryptHash | undefined
-    if (u.passwordHash !== undefined && u.password !== undefined) problem(at(), 'give passwordHash or password, not both')
-    else if (u.passwordHash !== undefined) {
-      const parsed = parseSecretHash(u.passwordHash)
-      if (typeof parsed === 'string') problem(at('passwordHash'), parsed)
-      else password = parsed
-    } else if (u.password !== undefined) {
-      warnings.push(`user "${u.username}" has a plain "password" in the config; store "passwordHash" from \`gatehouse hash-secret\` instead`)
-      password = parseSecretHash(await hashSecret(u.password)) as ScryptHash
-    } else problem(at(), 'a user needs passwordHash (or password)')
+    if (u.passwordHash === undefined && u.password === undefined) problem(at(), 'a user needs passwordHash (or password)')
+    const password = await storedSecret(at(), `user "${u.username}"`, ['passwordHash', 'password'], u.passwordHash, u.password)
     if (password) users.set(u.username, Object.freeze({ username: u.username, password, scopes: Object.freeze([...(u.scopes ?? [])]) }))
   }
 

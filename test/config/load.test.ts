@@ -193,4 +193,28 @@ describe('config loading', () => {
     ])
     expect(config.tokenEndpoint).toMatchObject({ rateLimit: { points: 10, duration: 60 }, failureLimit: { points: 10, duration: 60 } })
   })
+
+  it('checks users: a hash or a plain password (with a warning), unique usernames', async () => {
+    const config = await parseConfig('users: [{ username: alice, password: pw, scopes: [a] }]', FILE, {})
+    expect(config.warnings).toEqual([expect.stringContaining('user "alice" has a plain "password"')])
+    expect(config.users.get('alice')).toMatchObject({ username: 'alice', scopes: ['a'] })
+    const problems = await problemsOf(
+      [
+        'users:',
+        '  - { username: bob }',
+        `  - { username: carol, passwordHash: "${HASH}", password: pw }`,
+        `  - { username: dave, passwordHash: "$scrypt$nope" }`,
+        'clients:',
+        `  - { id: web, secretHash: "${HASH}", grants: [authorization_code], redirectUris: ["https://app.example/cb#frag"] }`,
+        `  - { id: spa, type: public }`,
+      ].join('\n'),
+    )
+    expect(problems).toEqual([
+      'line 6: clients[0].redirectUris[0]: must not contain a fragment',
+      'line 7: clients[1].redirectUris: authorization_code and implicit need at least one redirect URI',
+      'line 2: users[0]: a user needs passwordHash (or password)',
+      'line 3: users[1]: give passwordHash or password, not both',
+      'line 4: users[2].passwordHash: not a $scrypt$ln=..,r=..,p=..$salt$key hash (make one with `gatehouse hash-secret`)',
+    ])
+  })
 })
