@@ -31,6 +31,8 @@ export function toGatehouseError(err: unknown, statusFor4xx?: number): Gatehouse
 }
 
 export function sendError(request: FastifyRequest, reply: FastifyReply, err: GatehouseError): FastifyReply {
+  // ??=: fastify's own routing errors (frameworkErrors) come before any onRequest hook.
+  request.audit ??= {}
   request.audit.reason = err.reason ?? err.code
   if (err.status >= 500) request.log.error({ err: err.cause ?? err, reason: request.audit.reason }, err.message)
   for (const [name, value] of Object.entries(err.headers)) reply.header(name, value)

@@ -105,6 +105,17 @@ describe('path normalisation before matching', () => {
     expect(api.received).toHaveLength(0)
   })
 
+  it('answers URLs that fastify itself cannot route with 400 JSON, never a hang', async () => {
+    // Regression: fastify rejects these before any onRequest hook, and the error path crashed.
+    for (const path of ['/%', '/oauth/token%', '/.well-known/%zz', '/.well-known/jwks.json%']) {
+      for (const method of ['GET', 'POST']) {
+        const res = await rawRequest(gw.url, path, { method, timeoutMs: 2_000 })
+        expect(res.status, `${method} ${path}`).toBe(400)
+        expect(res.json(), `${method} ${path}`).toMatchObject({ error: 'invalid_request' })
+      }
+    }
+  })
+
   it('refuses an absolute-form request target', async () => {
     const res = await rawRequest(gw.url, 'http://127.0.0.1:1/api/admin')
     expect(res.status).toBe(400)
