@@ -44,7 +44,7 @@ export function registerTokenEndpoint(app: FastifyInstance, deps: TokenEndpointD
   const handleTokenRequest = async (request: FastifyRequest, reply: FastifyReply) => {
     const params = formBody(request)
     const { client, ip } = await authenticateTokenClient(request, reply, params)
-    const grantType = checkGrantType(params, client.grants)
+    const grantType = checkGrantType(requireParam(params, 'grant_type'), client.grants)
     return GRANTS[grantType]!({ ...deps, params, client, ip, now: deps.clock() })
   }
 
@@ -61,7 +61,7 @@ export function registerTokenEndpoint(app: FastifyInstance, deps: TokenEndpointD
     const token = fromQuery ?? fromBody
     if (token === undefined) throw new GatehouseError('invalid_request', 'parameter "refreshToken" is missing', { reason: 'param_missing' })
     const { client } = await authenticateTokenClient(request, reply, params)
-    checkGrantType(new Map([['grant_type', 'refresh_token']]), client.grants)
+    checkGrantType('refresh_token', client.grants)
     return rotateRefreshToken({ ...deps, client }, token, params.get('scope'))
   }
 
@@ -83,8 +83,7 @@ export function registerTokenEndpoint(app: FastifyInstance, deps: TokenEndpointD
   }
 }
 
-function checkGrantType(params: FormParams, allowed: ReadonlySet<GrantTypeName>): GrantTypeName {
-  const grantType = requireParam(params, 'grant_type')
+function checkGrantType(grantType: string, allowed: ReadonlySet<GrantTypeName>): GrantTypeName {
   if (!Object.hasOwn(GRANTS, grantType)) {
     throw new GatehouseError('unsupported_grant_type', 'this grant type is not supported', { reason: 'grant_unsupported' })
   }
