@@ -3,6 +3,8 @@
 // catch-all that every other request goes through.
 import cookie from '@fastify/cookie'
 import replyFrom from '@fastify/reply-from'
+import { STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
 import fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { GatehouseConfig } from './config/compile.js'
 import { GatehouseError } from './errors.js'
@@ -57,12 +59,26 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
     logger: options.logger ?? { level: config.server.logLevel, serializers: { req: requestForLog } },
     logController: new LogController({ disableRequestLogging: true }), // one access line per request: onResponse below
     return503OnClosing: true,
+    // Slow-loris bounds: headers, and the whole request, must arrive in time; Node checks every second.
+    http: {
+      headersTimeout: config.server.headersTimeout * 1000,
+      connectionsCheckingInterval: 1_000,
+      maxHeaderSize: 16 * 1024, // larger headers are answered 431
+    },
+    requestTimeout: config.server.requestTimeout * 1000,
+    keepAliveTimeout: config.server.keepAliveTimeout * 1000,
+    clientErrorHandler: answerClientError,
     // Fastify's own 400s for unparseable requests, as our JSON.
     frameworkErrors: (err, request, reply) => sendError(request, reply, new GatehouseError('invalid_request', 'the request is malformed', { reason: err.code })),
   })
   app.decorateRequest('audit', null as never)
   app.addHook('onRequest', async (request) => {
     request.audit = {}
+    // Node keeps the first of two Authorization headers; an upstream or a proxy in front of us may
+    // keep the last. A request that sends two is refused rather than read two ways.
+    if (request.headers.authorization !== undefined && countHeader(request.raw.rawHeaders, 'authorization') > 1) {
+      throw new GatehouseError('invalid_request', 'send one Authorization header', { reason: 'authorization_repeated' })
+    }
   })
   app.addHook('onResponse', async (request, reply) => {
     request.log.info(
@@ -167,6 +183,24 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
   })
 
   return app
+}
+
+function countHeader(rawHeaders: readonly string[], lowerName: string): number {
+  let n = 0
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.length === lowerName.length && rawHeaders[i]!.toLowerCase() === lowerName) n++
+  return n
+}
+
+/** Requests Node cannot parse (bad framing, smuggling attempts, huge headers, too slow) get our JSON. */
+function answerClientError(err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
+  const description = status === 431 ? 'request headers are too large' : status === 408 ? 'the request took too long to arrive' : 'the request is malformed'
+  const body = JSON.stringify({ error: 'invalid_request', error_description: description })
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  )
 }
 
 /** Requests in logs: method and path only; the query string may carry secrets. */

@@ -2,6 +2,7 @@
 // URLs parsed, CIDRs compiled, secrets hashed, everything frozen. Nothing here runs per request.
 import { cidrProblem, compileIpMatcher, type IpMatcher } from '../net/cidr.js'
 import { hashSecret, parseSecretHash, type ScryptHash } from '../oauth/secret-hash.js'
+import { foldCase } from '../pipeline/match-route.js'
 import { normalisePath } from '../pipeline/normalise-path.js'
 import type { ConfigFile, GrantTypeName } from './schema.js'
 
@@ -43,6 +44,8 @@ export interface RouteRule {
   readonly id: string
   /** Normalised prefix without a trailing slash ("/" matches everything). */
   readonly path: string
+  /** `path` with ASCII case folded, for matching. */
+  readonly matchPath: string
   readonly methods: ReadonlySet<string> | undefined
   /** Upstream origin, e.g. "http://127.0.0.1:9000". */
   readonly upstreamOrigin: string
@@ -54,6 +57,8 @@ export interface RouteRule {
   readonly scopes: readonly string[]
   readonly timeoutMs: number
   readonly forwardAuthorization: boolean
+  /** Larger request bodies are refused with 413. */
+  readonly maxBodyBytes: number
   readonly allowIps: IpMatcher | undefined
   readonly rateLimit: RouteRateLimitRule | undefined
 }
@@ -64,6 +69,10 @@ export interface GatehouseConfig {
     readonly host: string
     readonly port: number
     readonly trustedProxies: IpMatcher
+    /** Seconds to receive a request's headers, and the whole request (slow-loris bounds). */
+    readonly headersTimeout: number
+    readonly requestTimeout: number
+    readonly keepAliveTimeout: number
     readonly logLevel: string
   }
   readonly issuer: string
@@ -124,6 +133,7 @@ export function durationSeconds(value: number | string): number {
 
 export const DEFAULT_TOKEN_PATH = '/oauth/token'
 const DEFAULT_ROUTE_TIMEOUT_MS = 30_000
+const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 
 /** Returns the runtime config, or the list of problems that stop it from being one. */
 export async function compileConfig(file: string, raw: ConfigFile, options: CompileOptions): Promise<GatehouseConfig | Problem[]> {
@@ -169,6 +179,10 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
     }
     return undefined
   }
+
+  const headersTimeout = durationSeconds(raw.server?.headersTimeout ?? 15)
+  const requestTimeout = durationSeconds(raw.server?.requestTimeout ?? 120)
+  if (headersTimeout > requestTimeout) problem(['server', 'headersTimeout'], 'must not be longer than server.requestTimeout')
 
   const trustedProxyMatcher = ipMatcher(trustedProxies, ['server', 'trustedProxies'])
 
@@ -248,9 +262,13 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
     if (auth.length === 0 && scopes.length > 0) problem(at('scopes'), 'a public route (auth: []) cannot require scopes')
     const by = r.rateLimit?.by ?? (auth.length === 0 ? 'ip' : 'client')
     if (r.rateLimit && auth.length === 0 && by === 'client') problem(at('rateLimit', 'by'), 'a public route has no client to count by; use ip or route')
+    const matchPath = foldCase(path)
+    const twin = routes.find((other) => other.matchPath === matchPath && other.path !== path)
+    if (twin) problem(at('path'), `"${path}" differs from route "${twin.id}" only in case, and paths are matched ignoring case`)
     routes.push(Object.freeze({
       id: r.id,
       path,
+      matchPath,
       methods: r.methods ? new Set<string>(r.methods) : undefined,
       upstreamOrigin: upstream?.origin ?? '',
       upstreamBasePath: upstream ? upstream.pathname.replace(/\/+$/, '') : '',
@@ -259,6 +277,7 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
       scopes: Object.freeze([...scopes]),
       timeoutMs: r.timeoutMs ?? DEFAULT_ROUTE_TIMEOUT_MS,
       forwardAuthorization: r.forwardAuthorization ?? false,
+      maxBodyBytes: r.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
       allowIps: ipMatcher(r.allowIps, at('allowIps')),
       rateLimit: r.rateLimit ? { ...rateLimit(r.rateLimit)!, by } : undefined,
     }))
@@ -275,7 +294,15 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
   const keyFile = raw.signing?.keyFile
   return deepFreeze({
     file,
-    server: { host, port, trustedProxies: trustedProxyMatcher!, logLevel: raw.server?.logLevel ?? 'info' },
+    server: {
+      host,
+      port,
+      trustedProxies: trustedProxyMatcher!,
+      headersTimeout,
+      requestTimeout,
+      keepAliveTimeout: durationSeconds(raw.server?.keepAliveTimeout ?? 72),
+      logLevel: raw.server?.logLevel ?? 'info',
+    },
     issuer,
     signing: { alg: raw.signing?.alg ?? 'ES256', keyFile: keyFile === undefined ? undefined : options.resolvePath(keyFile) },
     tokens: {

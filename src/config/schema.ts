@@ -72,6 +72,7 @@ const Route = closed({
   scopes: Type.Optional(Type.Array(ScopeToken, { uniqueItems: true })),
   timeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 3_600_000 })),
   forwardAuthorization: Type.Optional(Type.Boolean()),
+  maxBodyBytes: Type.Optional(Type.Integer({ minimum: 0 })),
   allowIps: Type.Optional(AllowIps),
   rateLimit: Type.Optional(RouteRateLimit),
 })
@@ -82,6 +83,9 @@ export const ConfigFileSchema = closed({
       host: Type.Optional(Type.String({ minLength: 1 })),
       port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
       trustedProxies: Type.Optional(Type.Array(Type.String())),
+      headersTimeout: Type.Optional(Duration),
+      requestTimeout: Type.Optional(Duration),
+      keepAliveTimeout: Type.Optional(Duration),
       logLevel: Type.Optional(
         Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
       ),

@@ -13,6 +13,8 @@ export interface AuthnInput {
   readonly headers: IncomingHttpHeaders
   /** The client's IP, for throttling failed attempts. */
   readonly ip: string
+  /** The raw query string with its `?`, or ''. */
+  readonly query: string
 }
 
 export type Authenticator = (input: AuthnInput) => Promise<Principal | typeof NOT_MINE>

@@ -34,9 +34,17 @@ export function bearerAuthenticator({ verifyAccessToken, clients, isRevoked, fai
       reason,
       headers: { 'www-authenticate': bearerChallenge({ error: 'invalid_token', description }) },
     })
-  return async ({ headers }) => {
+  return async ({ headers, query }) => {
     const authorization = headers.authorization
     if (authorization === undefined || !/^bearer(?: |$)/i.test(authorization)) return NOT_MINE
+    // RFC 6750 §2: a client uses one method to send a token. Tokens in the URL are not accepted
+    // at all (they end up in logs); a token in both places is refused rather than picked from.
+    if (/[?&]access_token=/.test(query)) {
+      throw new GatehouseError('invalid_request', 'send the access token in the Authorization header only', {
+        reason: 'bearer_two_methods',
+        headers: { 'www-authenticate': bearerChallenge({ error: 'invalid_request', description: 'send the access token in the Authorization header only' }) },
+      })
+    }
     const m = BEARER.exec(authorization)
     if (!m) throw refuse('the access token is malformed', 'bearer_malformed')
     let verified: VerifiedAccessToken

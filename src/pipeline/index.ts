@@ -13,6 +13,7 @@ import { matchRoute } from './match-route.js'
 import { normaliseRequestTarget, type RequestTarget } from './normalise-path.js'
 import type { Principal } from './principal.js'
 import { consumeRateLimit } from './rate-limit.js'
+import { GatehouseError } from '../errors.js'
 
 /** What the pipeline decided: the request may go to `route`'s upstream as `principal`. */
 export interface Decision {
@@ -39,18 +40,26 @@ export function createPipeline({ routes, clients, resolveClientAddress, authenti
     const target = normaliseRequestTarget(request.raw.url ?? '')
     const route = matchRoute(routes, target.path, request.method)
     checkIpAllowed(route.allowIps, client.ip, 'route')
+    checkDeclaredBodySize(request.headers['content-length'], route.maxBodyBytes)
     const routeLimiter = routeLimiters.get(route.id)
     const by = route.rateLimit?.by
     if (routeLimiter && by === 'ip') await consumeRateLimit(routeLimiter, client.ip, reply)
     if (routeLimiter && by === 'route') await consumeRateLimit(routeLimiter, route.id, reply)
     if (route.auth.length === 0) return { route, target, client, principal: undefined }
 
-    const principal = await authenticate(route, { headers: request.headers, ip: client.ip }, authenticators)
+    const principal = await authenticate(route, { headers: request.headers, ip: client.ip, query: target.query }, authenticators)
     checkIpAllowed(clients().get(principal.clientId)?.allowIps, client.ip, 'client')
     authorize(route, principal)
     if (routeLimiter && by === 'client') await consumeRateLimit(routeLimiter, principal.clientId, reply)
     const clientLimiter = clientLimiters.get(principal.clientId)
     if (clientLimiter) await consumeRateLimit(clientLimiter, principal.clientId, reply)
     return { route, target, client, principal }
+  }
+}
+
+/** A body declared larger than the route takes is refused before a byte of it is read. */
+function checkDeclaredBodySize(contentLength: string | undefined, maxBytes: number): void {
+  if (contentLength !== undefined && Number(contentLength) > maxBytes) {
+    throw new GatehouseError('invalid_request', 'the request body is too large', { status: 413, reason: 'body_too_large', headers: { connection: 'close' } })
   }
 }

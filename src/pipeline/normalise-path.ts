@@ -15,12 +15,16 @@ export interface RequestTarget {
 const bad = (description: string, reason: string) =>
   new GatehouseError('invalid_request', description, { reason })
 
-// A path made only of these, with no empty, `.` or `..` segment, is already canonical.
-const CANONICAL = /^(?:\/[A-Za-z0-9\-._~!$&'()*+,=:@]+)*\/?$/
+// A path made only of these, with no empty, `.` or `..` segment and no segment ending in `.`, is
+// already canonical. (`;` is not among them: see FORBIDDEN_DECODED.)
+const CANONICAL = /^(?:\/[A-Za-z0-9\-._~!$&'()*+,=:@]*[A-Za-z0-9\-_~!$&'()*+,=:@])*\/?$/
 const DOT_OR_EMPTY_SEGMENT = /\/\.{0,2}(?:\/|$)/
-// Characters that may not appear in a decoded path: controls (incl. NUL) and `\`, which some
-// upstreams (IIS, Windows, Tomcat) treat as a separator.
-const FORBIDDEN_DECODED = /[\x00-\x1f\x7f\\]/
+// Characters that may not appear in a decoded path: controls (incl. NUL); `\`, which IIS, Windows
+// and Tomcat treat as a separator; and `;`, which Tomcat, Jetty and Spring take as the start of
+// path parameters and strip (/api/admin;x=1 is /api/admin to them).
+const FORBIDDEN_DECODED = /[\x00-\x1f\x7f\\;]/
+// IIS and Windows drop a trailing dot or space from a segment: /api/admin. is /api/admin to them.
+const TRAILING_DOT_OR_SPACE = /[. ]$/
 // After one decoding, a path still holding `%XX` was encoded twice; an upstream that decodes
 // again would see a different path from the one matched here.
 const STILL_ENCODED = /%[0-9A-Fa-f]{2}/
@@ -60,15 +64,14 @@ export function normalisePath(rawPath: string): string {
     if (STILL_ENCODED.test(segment)) throw bad('path is percent-encoded twice', 'path_double_encoded')
     if (segment === '' || segment === '.') continue
     if (segment === '..') out.pop()
+    else if (TRAILING_DOT_OR_SPACE.test(segment)) throw bad('a path segment may not end in "." or " "', 'path_trailing_dot')
     else out.push(segment)
   }
   if (out.length === 0) return '/'
   return '/' + out.join('/') + (trailingSlash ? '/' : '')
 }
 
-// encodeURIComponent escapes these pchar characters (RFC 3986 §3.3) that need no escaping. `;` is
-// left escaped on purpose: it is data in our matching, so it must stay data upstream (Tomcat and
-// Jetty strip `;params` from an unescaped segment).
+// encodeURIComponent escapes these pchar characters (RFC 3986 §3.3) that need no escaping.
 const PCHAR_UNESCAPE = /%(?:3A|40|24|26|2B|2C|3D)/g
 const PCHAR: Record<string, string> = { '%3A': ':', '%40': '@', '%24': '$', '%26': '&', '%2B': '+', '%2C': ',', '%3D': '=' }
 

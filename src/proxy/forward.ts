@@ -2,18 +2,22 @@
 // injected in rewriteRequestHeaders, which runs after reply-from has removed the headers the client
 // named in `Connection:`, so a client cannot use that to remove ours (oauth2-proxy CVE-2025-64484).
 import type {} from '@fastify/reply-from'
+import type { Readable } from 'node:stream'
 import type { FastifyReply } from 'fastify'
 import { GatehouseError } from '../errors.js'
 import { injectIdentityHeaders } from '../pipeline/identity-headers.js'
 import type { Decision } from '../pipeline/index.js'
 import { upstreamPath } from '../pipeline/match-route.js'
+import { isBodyTooLarge, limitBody } from './limit-body.js'
 
 // Hop-by-hop headers of the upstream's response (RFC 9110 §7.6.1) are not passed on.
 const RESPONSE_HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'trailer', 'te']
 
 export function forward(reply: FastifyReply, { route, target, client, principal }: Decision): FastifyReply {
+  const request = reply.request
+  if (request.body) request.body = limitBody(request.body as Readable, route.maxBodyBytes)
   // The query string is taken raw from the request by reply-from; the path is the normalised one.
-  return reply.from(route.upstreamOrigin + upstreamPath(route, target.encodedPath), {
+  return reply.from(route.upstreamOrigin + upstreamPath(route, target.path, target.encodedPath), {
     timeout: route.timeoutMs,
     // reply-from retries a GET answered 503 up to ten times by default; a gateway passes it on.
     retryDelay: () => null,
@@ -30,6 +34,9 @@ export function forward(reply: FastifyReply, { route, target, client, principal 
 
 /** Maps reply-from's errors to the documented 502/504, without the upstream's address or details. */
 function upstreamError(routeId: string, error: Error & { statusCode?: number }): GatehouseError {
+  if (isBodyTooLarge(error)) {
+    return new GatehouseError('invalid_request', 'the request body is too large', { status: 413, reason: 'body_too_large', headers: { connection: 'close' } })
+  }
   if (error.statusCode === 504) {
     return new GatehouseError('gateway_timeout', 'the upstream did not answer in time', { reason: `upstream_timeout:${routeId}`, cause: error })
   }

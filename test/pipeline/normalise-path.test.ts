@@ -55,16 +55,28 @@ describe('normaliseRequestTarget', () => {
     expect(refusal('*')).toBe('target_not_origin_form')
   })
 
-  it('sends upstream the canonical encoding of the matched path, with ";" kept as data', () => {
+  it('sends upstream the canonical encoding of the matched path', () => {
     expect(norm('/api/a%20b').encodedPath).toBe('/api/a%20b')
-    expect(norm('/api/admin;x=1').path).toBe('/api/admin;x=1')
-    expect(norm('/api/admin;x=1').encodedPath).toBe('/api/admin%3Bx=1')
     expect(norm('/api/caf%C3%A9/x/..').encodedPath).toBe('/api/caf%C3%A9')
     expect(norm('/a:b@c$d&e+f,g=h').encodedPath).toBe('/a:b@c$d&e+f,g=h')
+    expect(norm('/v1.2/file.txt').encodedPath).toBe('/v1.2/file.txt')
+  })
+
+  it('refuses path parameters (";"), which Tomcat, Jetty and Spring strip from a segment', () => {
+    expect(refusal('/api/admin;x=1')).toBe('path_forbidden_char')
+    expect(refusal('/api/admin%3Bx=1')).toBe('path_forbidden_char')
+    expect(refusal('/api;/admin')).toBe('path_forbidden_char')
+  })
+
+  it('refuses a segment ending in "." or " ", which IIS and Windows drop', () => {
+    expect(refusal('/api/admin.')).toBe('path_trailing_dot')
+    expect(refusal('/api/admin%2e/x')).toBe('path_trailing_dot')
+    expect(refusal('/api/admin%20')).toBe('path_trailing_dot')
+    expect(refusal('/api/...')).toBe('path_trailing_dot')
   })
 
   it('is idempotent: normalising the forwarded path changes nothing', () => {
-    for (const url of ['/api/./a//b/../c', '/x/%41%20y/', '/a;b/%2e/c', '/caf%C3%A9/..']) {
+    for (const url of ['/api/./a//b/../c', '/x/%41%20y/', '/a%3Ab/%2e/c', '/caf%C3%A9/..']) {
       const once = norm(url)
       expect(norm(once.encodedPath).path).toBe(once.path)
       expect(norm(once.encodedPath).encodedPath).toBe(once.encodedPath)
