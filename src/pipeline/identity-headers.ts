@@ -20,9 +20,12 @@ const HOP_BY_HOP = new Set([
 ])
 // Rebuilt below from what we know, never passed on from the client.
 const REBUILT = new Set(['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-prefix', 'x-real-ip'])
-// Headers that make some upstreams (IIS, Symfony, Rails, Express method-override) serve another
-// path or method than the one this gateway matched.
-const REINTERPRETING = new Set(['x-original-url', 'x-rewrite-url', 'x-http-method-override', 'x-http-method', 'x-method-override'])
+// Headers that make some upstreams (IIS, Symfony, Rails, Express method-override, or a proxy
+// behind us, as in oauth2-proxy CVE-2026-40575) take another path or method than the one matched.
+const REINTERPRETING = new Set([
+  'x-original-url', 'x-original-uri', 'x-rewrite-url', 'x-forwarded-uri', 'x-forwarded-path',
+  'x-http-method-override', 'x-http-method', 'x-method-override',
+])
 
 /**
  * An inbound header the upstream could take for one of ours: any `x-auth-*`, in any case, and the
