@@ -86,6 +86,9 @@ export function createAccessTokenVerifier(config: GatehouseConfig, keys: Signing
     algorithms: [keys.alg],
     typ: 'at+jwt', // RFC 9068 §4: an ID token or other JWT is not an access token
     clockTolerance: config.tokens.clockTolerance,
+    // jose checks that iat is not in the future only with maxTokenAge. None of our tokens lives
+    // longer than accessTokenTtl, so one whose iat says otherwise is not ours, whatever its exp.
+    maxTokenAge: config.tokens.accessTokenTtl,
     requiredClaims: ['exp', 'iat', 'sub', 'jti', 'client_id'],
   }
 
