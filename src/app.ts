@@ -53,7 +53,7 @@ export interface AppOptions {
 export async function buildApp(config: GatehouseConfig, options: AppOptions = {}): Promise<FastifyInstance> {
   const clock = options.clock ?? systemClock
   const keys = options.keys ?? (await loadSigningKeys(config.signing.alg, config.signing.keyFile))
-  const decoyHash = parseSecretHash(await hashSecret(generateSecret())) as ScryptHash
+  const decoyHash = await decoyHashFor(config)
 
   const app = fastify({
     logger: options.logger ?? { level: config.server.logLevel, serializers: { req: requestForLog } },
@@ -123,7 +123,7 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
 
   // 1. The authorization server, in its own context: form bodies only, cookies for the login form.
   await app.register(async (oauth) => {
-    oauth.setErrorHandler(errorHandler(400))
+    oauth.setErrorHandler(errorHandler({ oauth: true }))
     registerFormParser(oauth)
     await oauth.register(cookie)
     registerTokenEndpoint(oauth, {
@@ -183,6 +183,18 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
   })
 
   return app
+}
+
+/**
+ * The hash an unknown client or user is checked against, at the cost most configured secrets use,
+ * so that "no such client" takes as long as "wrong secret" and timing tells nothing.
+ */
+async function decoyHashFor(config: GatehouseConfig): Promise<ScryptHash> {
+  const costs = new Map<number, number>()
+  for (const { secret } of config.clients.values()) if (secret) costs.set(secret.logN, (costs.get(secret.logN) ?? 0) + 1)
+  for (const { password } of config.users.values()) costs.set(password.logN, (costs.get(password.logN) ?? 0) + 1)
+  const [logN] = [...costs].sort((a, b) => b[1] - a[1])[0] ?? []
+  return parseSecretHash(await hashSecret(generateSecret(), logN === undefined ? {} : { logN })) as ScryptHash
 }
 
 function countHeader(rawHeaders: readonly string[], lowerName: string): number {

@@ -39,7 +39,12 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, err: Gat
   return reply.code(err.status).type('application/json; charset=utf-8').send(err.toJSON())
 }
 
-export const errorHandler = (statusFor4xx?: number) =>
+/**
+ * The error handler of a context. The OAuth endpoints' (`oauth: true`) answers every 4xx with 400
+ * and never lets an error be cached (RFC 6749 §5.1, §5.2), whichever hook or step refused.
+ */
+export const errorHandler = ({ oauth = false } = {}) =>
   function handleError(this: unknown, err: unknown, request: FastifyRequest, reply: FastifyReply) {
-    return sendError(request, reply, toGatehouseError(err, statusFor4xx))
+    if (oauth) reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
+    return sendError(request, reply, toGatehouseError(err, oauth ? 400 : undefined))
   }
