@@ -245,3 +245,43 @@ export async function browserLogin(
   })
   return { page, submit, ...(submit.headers.location ? { location: submit.headers.location } : {}) }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Raw sockets: bytes exactly as written, for requests no HTTP client would send.
+
+export interface RawExchange {
+  /** Everything the server sent before it closed the connection (or before `waitMs`). */
+  readonly text: string
+  /** Whether the server closed the connection. */
+  readonly closed: boolean
+  readonly ms: number
+}
+
+export async function rawExchange(port: number, chunks: (string | { pauseMs: number })[], waitMs = 3_000): Promise<RawExchange> {
+  const { connect } = await import('node:net')
+  const started = Date.now()
+  return new Promise((resolve) => {
+    let text = ''
+    let closed = false
+    const socket = connect(port, '127.0.0.1')
+    const finish = () => {
+      clearTimeout(timer)
+      socket.destroy()
+      resolve({ text, closed, ms: Date.now() - started })
+    }
+    const timer = setTimeout(finish, waitMs)
+    socket.on('data', (d) => (text += d.toString('latin1')))
+    socket.on('close', () => {
+      closed = true
+      finish()
+    })
+    socket.on('error', () => undefined)
+    socket.on('connect', async () => {
+      for (const chunk of chunks) {
+        if (typeof chunk === 'string') socket.write(chunk, 'latin1')
+        else await sleep(chunk.pauseMs)
+        if (socket.destroyed) return
+      }
+    })
+  })
+}
