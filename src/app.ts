@@ -5,7 +5,7 @@ import cookie from '@fastify/cookie'
 import replyFrom from '@fastify/reply-from'
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
-import fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import fastify, { LogController, type FastifyInstance } from 'fastify'
 import type { GatehouseConfig } from './config/compile.js'
 import { GatehouseError } from './errors.js'
 import { errorHandler, sendError } from './http/reply-error.js'
@@ -43,8 +43,8 @@ declare module 'fastify' {
 }
 
 export interface AppOptions {
-  /** Fastify/pino logger options; defaults to JSON logs at server.logLevel on stdout. */
-  logger?: FastifyServerOptions['logger']
+  /** pino options (level, stream) over the defaults: JSON at server.logLevel on stdout; false: no logs. */
+  logger?: false | { level?: string; stream?: { write(line: string): void } }
   clock?: Clock
   /** Signing keys, when the caller has loaded them already. */
   keys?: SigningKeys
@@ -56,7 +56,8 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
   const decoyHash = await decoyHashFor(config)
 
   const app = fastify({
-    logger: options.logger ?? { level: config.server.logLevel, serializers: { req: requestForLog } },
+    // Whatever logger options a caller gives, requests are always logged without their query string.
+    logger: { level: config.server.logLevel, ...loggerOptions(options.logger), serializers: { req: requestForLog } },
     logController: new LogController({ disableRequestLogging: true }), // one access line per request: onResponse below
     return503OnClosing: true,
     // Slow-loris bounds: headers, and the whole request, must arrive in time; Node checks every second.
@@ -213,6 +214,10 @@ function answerClientError(err: Error & { code?: string }, socket: Socket): void
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   )
+}
+
+function loggerOptions(logger: AppOptions['logger']) {
+  return logger === false ? { level: 'silent' } : (logger ?? {})
 }
 
 /** Requests in logs: method and path only; the query string may carry secrets. */

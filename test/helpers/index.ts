@@ -43,7 +43,7 @@ const echoHandler: OriginHandler = (req, res) => {
   res.end(JSON.stringify({ ok: true, url: req.url }))
 }
 
-export async function startOrigin(handler: OriginHandler = echoHandler): Promise<Origin> {
+export async function startOrigin(handler: OriginHandler = echoHandler, port = 0): Promise<Origin> {
   const received: Received[] = []
   const server = createServer((req, res) => {
     const chunks: Buffer[] = []
@@ -54,10 +54,10 @@ export async function startOrigin(handler: OriginHandler = echoHandler): Promise
       handler(req, res, body)
     })
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
+  const address = server.address() as AddressInfo
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${address.port}`,
     received,
     close: () =>
       new Promise<void>((resolve) => {

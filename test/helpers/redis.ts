@@ -23,6 +23,8 @@ export interface RedisServer {
   readonly url: string
   /** Empties the database, so that tests in one file do not share counters. */
   flush(): Promise<void>
+  /** Makes Redis answer nothing for `seconds` (DEBUG SLEEP), as an overloaded Redis would. */
+  stall(seconds: number): Promise<void>
   /** Stops the server (SIGTERM to its PID) and waits until it has exited. */
   stop(): Promise<void>
   /** Starts it again on the same port (nothing to do when it is running). */
@@ -33,14 +35,15 @@ export interface RedisServer {
 export async function startRedis(): Promise<RedisServer> {
   if (!hasRedisBinary) {
     const url = externalUrl!
-    return { url, flush: () => flushAt(url), stop: unsupported, start: unsupported, close: async () => undefined }
+    return { url, flush: () => flushAt(url), stall: unsupported, stop: unsupported, start: unsupported, close: async () => undefined }
   }
   const port = await freePort()
   const url = `redis://127.0.0.1:${port}`
   let child: ChildProcess | undefined
   const start = async () => {
     if (child && child.exitCode === null) return
-    const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--enable-debug-command', 'local']
+    const proc = spawn('redis-server', args, {
       stdio: ['ignore', 'pipe', 'inherit'],
     })
     child = proc
@@ -67,7 +70,14 @@ export async function startRedis(): Promise<RedisServer> {
     await exited
   }
   await start()
-  return { url, flush: () => flushAt(url), stop, start, close: stop }
+  const stall = async (seconds: number) => {
+    const client = new Redis(url, { lazyConnect: true })
+    await client.connect()
+    // Not awaited: the reply comes only when the sleep ends; the connection is dropped then.
+    void client.call('DEBUG', 'SLEEP', String(seconds)).finally(() => client.disconnect())
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  return { url, flush: () => flushAt(url), stall, stop, start, close: stop }
 }
 
 async function flushAt(url: string) {
