@@ -44,7 +44,13 @@ export async function parseConfig(text: string, file: string, env: Env = process
     throw new ConfigError(file, missing.map((m) => `${where(m.path)}: environment variable ${m.name} is not set (use \${${m.name}:-default} for a default)`))
   }
 
-  const data: unknown = doc.toJS() ?? {}
+  let data: unknown
+  try {
+    // An alias to a missing anchor, or too many aliases (a "billion laughs" file), throws here.
+    data = doc.toJS({ maxAliasCount: 100 }) ?? {}
+  } catch (err) {
+    throw new ConfigError(file, [`the YAML cannot be read: ${(err as Error).message.split('\n')[0]}`])
+  }
   if (!validateSchema(data)) {
     throw new ConfigError(file, schemaProblems(validateSchema.errors ?? []).map((p) => `${where(p.path)}: ${p.message}`))
   }

@@ -217,4 +217,10 @@ describe('config loading', () => {
       'line 4: users[2].passwordHash: not a $scrypt$ln=..,r=..,p=..$salt$key hash (make one with `gatehouse hash-secret`)',
     ])
   })
+
+  it('refuses a YAML alias to a missing anchor, or an alias bomb, with a ConfigError', async () => {
+    expect(await problemsOf('*missing')).toEqual([expect.stringMatching(/^the YAML cannot be read: /)])
+    const bomb = ['a: &a [x, x, x, x, x, x, x, x, x, x]', ...'bcdefghij'.split('').map((c, i) => `${c}: &${c} [${Array(10).fill('*' + String.fromCharCode(97 + i)).join(', ')}]`)].join('\n')
+    expect(await problemsOf(bomb)).toEqual([expect.stringMatching(/^the YAML cannot be read: /)])
+  })
 })
