@@ -3,11 +3,11 @@
 // catch-all that every other request goes through.
 import cookie from '@fastify/cookie'
 import replyFrom from '@fastify/reply-from'
-import { STATUS_CODES } from 'node:http'
-import type { Socket } from 'node:net'
 import fastify, { LogController, type FastifyInstance } from 'fastify'
 import type { GatehouseConfig } from './config/compile.js'
 import { GatehouseError } from './errors.js'
+import { answerClientError, countHeader } from './http/client-error.js'
+import { loggerOptions, type LoggerOptions } from './http/logging.js'
 import { errorHandler, sendError } from './http/reply-error.js'
 import { createAccessTokenIssuer, createAccessTokenVerifier, systemClock, type Clock } from './oauth/access-token.js'
 import { registerAuthorizeEndpoint } from './oauth/authorize.js'
@@ -17,7 +17,7 @@ import { registerFormParser } from './oauth/form-params.js'
 import { createTokenIssuer } from './oauth/grants/issue-tokens.js'
 import { registerIntrospectionEndpoint } from './oauth/introspect.js'
 import { loadSigningKeys, type SigningKeys } from './oauth/keys.js'
-import { generateSecret, hashSecret, parseSecretHash, type ScryptHash } from './oauth/secret-hash.js'
+import { decoyHashLike } from './oauth/secret-hash.js'
 import { registerRevocationEndpoint } from './oauth/revoke.js'
 import { registerTokenEndpoint } from './oauth/token-endpoint.js'
 import { createTokenState } from './oauth/token-state.js'
@@ -44,7 +44,7 @@ declare module 'fastify' {
 
 export interface AppOptions {
   /** pino options (level, stream) over the defaults: JSON at server.logLevel on stdout; false: no logs. */
-  logger?: false | { level?: string; stream?: { write(line: string): void } }
+  logger?: false | LoggerOptions
   clock?: Clock
   /** Signing keys, when the caller has loaded them already. */
   keys?: SigningKeys
@@ -53,11 +53,14 @@ export interface AppOptions {
 export async function buildApp(config: GatehouseConfig, options: AppOptions = {}): Promise<FastifyInstance> {
   const clock = options.clock ?? systemClock
   const keys = options.keys ?? (await loadSigningKeys(config.signing.alg, config.signing.keyFile))
-  const decoyHash = await decoyHashFor(config)
+  const decoyHash = await decoyHashLike([
+    ...[...config.clients.values()].flatMap((c) => (c.secret ? [c.secret] : [])),
+    ...[...config.users.values()].map((u) => u.password),
+  ])
 
   const app = fastify({
     // Whatever logger options a caller gives, requests are always logged without their query string.
-    logger: { level: config.server.logLevel, ...loggerOptions(options.logger), serializers: { req: requestForLog } },
+    logger: loggerOptions(config.server.logLevel, options.logger),
     logController: new LogController({ disableRequestLogging: true }), // one access line per request: onResponse below
     return503OnClosing: true,
     // Slow-loris bounds: headers, and the whole request, must arrive in time; Node checks every second.
@@ -184,44 +187,4 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
   })
 
   return app
-}
-
-/**
- * The hash an unknown client or user is checked against, at the cost most configured secrets use,
- * so that "no such client" takes as long as "wrong secret" and timing tells nothing.
- */
-async function decoyHashFor(config: GatehouseConfig): Promise<ScryptHash> {
-  const costs = new Map<number, number>()
-  for (const { secret } of config.clients.values()) if (secret) costs.set(secret.logN, (costs.get(secret.logN) ?? 0) + 1)
-  for (const { password } of config.users.values()) costs.set(password.logN, (costs.get(password.logN) ?? 0) + 1)
-  const [logN] = [...costs].sort((a, b) => b[1] - a[1])[0] ?? []
-  return parseSecretHash(await hashSecret(generateSecret(), logN === undefined ? {} : { logN })) as ScryptHash
-}
-
-function countHeader(rawHeaders: readonly string[], lowerName: string): number {
-  let n = 0
-  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.length === lowerName.length && rawHeaders[i]!.toLowerCase() === lowerName) n++
-  return n
-}
-
-/** Requests Node cannot parse (bad framing, smuggling attempts, huge headers, too slow) get our JSON. */
-function answerClientError(err: Error & { code?: string }, socket: Socket): void {
-  if (err.code === 'ECONNRESET' || socket.destroyed) return
-  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
-  const description = status === 431 ? 'request headers are too large' : status === 408 ? 'the request took too long to arrive' : 'the request is malformed'
-  const body = JSON.stringify({ error: 'invalid_request', error_description: description })
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  )
-}
-
-function loggerOptions(logger: AppOptions['logger']) {
-  return logger === false ? { level: 'silent' } : (logger ?? {})
-}
-
-/** Requests in logs: method and path only; the query string may carry secrets. */
-function requestForLog(req: { method: string; url: string; ip?: string; id?: string }) {
-  const q = req.url.indexOf('?')
-  return { method: req.method, path: q === -1 ? req.url : req.url.slice(0, q), ip: req.ip, id: req.id }
 }

@@ -56,3 +56,14 @@ export async function verifySecret(secret: string, hash: ScryptHash): Promise<bo
 
 /** A random secret for a new client: 32 bytes, base64url. */
 export const generateSecret = (): string => randomBytes(32).toString('base64url')
+
+/**
+ * A hash of a random secret, for checking unknown clients and users against, at the cost most of
+ * `hashes` use: "no such client" then takes as long as "wrong secret", and timing tells nothing.
+ */
+export async function decoyHashLike(hashes: Iterable<ScryptHash>): Promise<ScryptHash> {
+  const costs = new Map<number, number>()
+  for (const { logN } of hashes) costs.set(logN, (costs.get(logN) ?? 0) + 1)
+  const [logN] = [...costs].sort((a, b) => b[1] - a[1])[0] ?? []
+  return parseSecretHash(await hashSecret(generateSecret(), logN === undefined ? {} : { logN })) as ScryptHash
+}
