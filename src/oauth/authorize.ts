@@ -10,7 +10,7 @@ import { GatehouseError, isGatehouseError } from '../errors.js'
 import type { ClientAddress } from '../pipeline/client-address.js'
 import type { Clock } from './access-token.js'
 import { AuthorizationError, redirectWith, validateAuthorizationRequest, type AuthorizationRequest } from './authorize-request.js'
-import { parseFormParams, type FormParams } from './form-params.js'
+import { queryParams, type FormParams } from './form-params.js'
 import type { TokenIssuer } from './grants/issue-tokens.js'
 import type { SigningKeys } from './keys.js'
 import { renderErrorPage, renderLoginPage } from './login-page.js'
@@ -78,10 +78,7 @@ export function registerAuthorizeEndpoint(app: FastifyInstance, deps: AuthorizeD
 
   app.get(AUTHORIZE_PATH, async (request, reply) => {
     try {
-      const url = request.raw.url ?? ''
-      const q = url.indexOf('?')
-      const params = parseFormParams(q === -1 ? '' : url.slice(q + 1))
-      const authRequest = validateAuthorizationRequest(params, config.clients, config.authorize)
+      const authRequest = validateAuthorizationRequest(queryParams(request.raw.url), config.clients, config.authorize)
       return showLogin(reply, authRequest, 200)
     } catch (err) {
       return refuse(reply, err)

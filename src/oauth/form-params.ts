@@ -47,6 +47,13 @@ export function parseFormParams(body: string): FormParams {
   return params
 }
 
+/** The parameters of a request's query string, with the same rules as a form body. */
+export function queryParams(rawUrl: string | undefined): FormParams {
+  const url = rawUrl ?? ''
+  const q = url.indexOf('?')
+  return parseFormParams(q === -1 ? '' : url.slice(q + 1))
+}
+
 export function requireParam(params: FormParams, name: string): string {
   const value = params.get(name)
   if (value === undefined) throw new GatehouseError('invalid_request', `parameter "${name}" is missing`, { reason: 'param_missing' })

@@ -10,7 +10,7 @@ import type { ClientAddress } from '../pipeline/client-address.js'
 import { consumeRateLimit } from '../pipeline/rate-limit.js'
 import type { Limiter } from '../store/index.js'
 import { extractClientCredentials, type ClientVerifier } from './client-auth.js'
-import { formBody, noStore, parseFormParams, requireParam, type FormParams } from './form-params.js'
+import { formBody, noStore, queryParams, requireParam, type FormParams } from './form-params.js'
 import { GRANTS } from './grants/index.js'
 import type { TokenIssuer } from './grants/issue-tokens.js'
 import { rotateRefreshToken } from './grants/refresh-token.js'
@@ -51,9 +51,7 @@ export function registerTokenEndpoint(app: FastifyInstance, deps: TokenEndpointD
   // Legacy clients refresh with POST {path}/refresh, refreshToken in the query or the form body.
   const handleLegacyRefresh = async (request: FastifyRequest, reply: FastifyReply) => {
     const params = request.body instanceof Map ? (request.body as FormParams) : new Map<string, string>()
-    const q = (request.raw.url ?? '').indexOf('?')
-    const query = parseFormParams(q === -1 ? '' : (request.raw.url ?? '').slice(q + 1))
-    const fromQuery = query.get('refreshToken')
+    const fromQuery = queryParams(request.raw.url).get('refreshToken')
     const fromBody = params.get('refreshToken')
     if (fromQuery !== undefined && fromBody !== undefined) {
       throw new GatehouseError('invalid_request', 'send refreshToken once, in the query or the body', { reason: 'param_repeated' })
