@@ -453,10 +453,11 @@ describe.skipIf(!stores.some((s) => s.kind === 'redis'))('two instances on one R
   it('redeem a code exactly once between them, however many requests race', async () => {
     const { port, yaml } = await config('redis')
     const one = await startGateway(yaml, { port })
-    const two = await startGateway(yaml) // same issuer, another port: both sign with... their own keys
+    const two = await startGateway(yaml) // same config and issuer, another port (each signs with its own key)
     try {
       for (let i = 0; i < 50 && !(one.app.gatehouse.store.ready && two.app.gatehouse.store.ready); i++) await new Promise((r) => setTimeout(r, 100))
-      const { verifier, challenge } = { verifier: 'v'.repeat(43), challenge: (await oidc.calculatePKCECodeChallenge('v'.repeat(43))) }
+      const verifier = 'v'.repeat(43)
+      const challenge = await oidc.calculatePKCECodeChallenge(verifier)
       const { location } = await browserLogin(`${one.url}/oauth/authorize?${form({ response_type: 'code', client_id: 'web', redirect_uri: CALLBACK, state: 's', code_challenge: challenge, code_challenge_method: 'S256' })}`)
       const code = new URL(location!).searchParams.get('code')!
       const results = await Promise.all(
