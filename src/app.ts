@@ -180,8 +180,6 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
     })
     proxy.all('/*', async (request, reply) => {
       const decision = await runPipeline(request, reply)
-      request.audit.route = decision.route.id
-      request.audit.client = decision.principal?.clientId
       return forward(reply, decision)
     })
   })

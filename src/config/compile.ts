@@ -269,7 +269,8 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
       id: r.id,
       path,
       matchPath,
-      methods: r.methods ? new Set<string>(r.methods) : undefined,
+      // HEAD is GET without a body (RFC 9110 §9.3.2): wherever GET is listed, HEAD is too.
+      methods: r.methods ? new Set<string>(r.methods.includes('GET') ? [...r.methods, 'HEAD'] : r.methods) : undefined,
       upstreamOrigin: upstream?.origin ?? '',
       upstreamBasePath: upstream ? upstream.pathname.replace(/\/+$/, '') : '',
       rewritePrefix,
@@ -282,7 +283,8 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
       rateLimit: r.rateLimit ? { ...rateLimit(r.rateLimit)!, by } : undefined,
     }))
   }
-  routes.sort((a, b) => b.path.length - a.path.length)
+  // Longest prefix first; routes of one prefix stay together, in file order (stable sort).
+  routes.sort((a, b) => b.matchPath.length - a.matchPath.length || (a.matchPath < b.matchPath ? -1 : a.matchPath > b.matchPath ? 1 : 0))
 
   const tokenPaths = [DEFAULT_TOKEN_PATH]
   for (const [i, p] of (raw.tokenEndpoint?.paths ?? []).entries()) {

@@ -39,6 +39,7 @@ export function createPipeline({ routes, clients, resolveClientAddress, authenti
     const client = resolveClientAddress(request.raw)
     const target = normaliseRequestTarget(request.raw.url ?? '')
     const route = matchRoute(routes, target.path, request.method)
+    request.audit.route = route.id // refusals from here on are logged with their route
     checkIpAllowed(route.allowIps, client.ip, 'route')
     checkDeclaredBodySize(request.headers['content-length'], route.maxBodyBytes)
     const routeLimiter = routeLimiters.get(route.id)
@@ -48,6 +49,7 @@ export function createPipeline({ routes, clients, resolveClientAddress, authenti
     if (route.auth.length === 0) return { route, target, client, principal: undefined }
 
     const principal = await authenticate(route, { headers: request.headers, ip: client.ip, query: target.query }, authenticators)
+    request.audit.client = principal.clientId
     checkIpAllowed(clients().get(principal.clientId)?.allowIps, client.ip, 'client')
     authorize(route, principal)
     if (routeLimiter && by === 'client') await consumeRateLimit(routeLimiter, principal.clientId, reply)

@@ -5,21 +5,38 @@ import { encodePath } from './normalise-path.js'
 /** ASCII letters folded to lower case; the length never changes, so prefixes line up. */
 export const foldCase = (path: string): string => path.replace(/[A-Z]+/g, (m) => m.toLowerCase())
 
+const prefixMatches = (prefix: string, path: string) =>
+  prefix === '/' || (path.startsWith(prefix) && (path.length === prefix.length || path.charCodeAt(prefix.length) === 47 /* / */))
+
 /**
  * The route for a normalised path and method: prefix match at a segment boundary, longest prefix
- * first (routes are sorted at load). No route is 404, also when only the method differs, as Kong does.
+ * first (routes are sorted at load). Among the routes of that longest prefix, the first that lists
+ * the method wins (HEAD counts as GET: RFC 9110 §9.3.2, and Express, Rails and Django run the GET
+ * handler for it). A method none of them lists is 405 with Allow; it never falls through to a
+ * shorter prefix, where a public route could serve what the longer one protects (verb tampering).
  * Matching ignores ASCII case: Express (by default), IIS and Windows serve /api/Admin as
  * /api/admin, so a rule for one must hold for the other. The path goes upstream as it came.
  */
 export function matchRoute(routes: readonly RouteRule[], rawPath: string, method: string): RouteRule {
   const path = foldCase(rawPath)
+  let prefix: string | undefined
+  const allowed = new Set<string>()
   for (const route of routes) {
-    const p = route.matchPath
-    const prefixMatches =
-      p === '/' || (path.startsWith(p) && (path.length === p.length || path.charCodeAt(p.length) === 47 /* / */))
-    if (prefixMatches && (route.methods === undefined || route.methods.has(method))) return route
+    if (prefix === undefined) {
+      if (!prefixMatches(route.matchPath, path)) continue
+      prefix = route.matchPath
+    } else if (route.matchPath !== prefix) {
+      if (route.matchPath.length < prefix.length) break
+      continue
+    }
+    if (route.methods === undefined || route.methods.has(method)) return route
+    for (const m of route.methods) allowed.add(m)
   }
-  throw new GatehouseError('not_found', 'no route matches this request', { reason: 'no_route' })
+  if (prefix === undefined) throw new GatehouseError('not_found', 'no route matches this request', { reason: 'no_route' })
+  throw new GatehouseError('method_not_allowed', 'this route does not accept this method', {
+    reason: 'method_not_allowed',
+    headers: { allow: [...allowed].sort().join(', ') },
+  })
 }
 
 /**

@@ -47,10 +47,18 @@ describe('route matching', () => {
     expect(api.received.map((r) => r.url)).toEqual(['/base/v2/orders/1/items?a=%2F&b=..&c=x+y', '/deep/er?q'])
   })
 
-  it('takes the method list into account, falling through to a route that allows the method', async () => {
-    expect((await rawRequest(gw.url, '/api/orders/1', { method: 'DELETE' })).status).toBe(200)
+  it('answers a method the route does not list with 405 and Allow, never a shorter prefix', async () => {
+    const res = await rawRequest(gw.url, '/api/orders/1', { method: 'DELETE' })
+    expect(res.status).toBe(405)
+    expect(res.headers.allow).toBe('GET, HEAD, POST')
+    expect(res.json()).toEqual({ error: 'method_not_allowed', error_description: 'this route does not accept this method' })
     expect(api.received).toHaveLength(0)
-    expect(site.received.map((r) => [r.method, r.url])).toEqual([['DELETE', '/api/orders/1']])
+    expect(site.received).toHaveLength(0)
+  })
+
+  it('takes HEAD wherever GET is listed', async () => {
+    expect((await rawRequest(gw.url, '/api/orders/1', { method: 'HEAD' })).status).toBe(200)
+    expect(api.received.map((r) => [r.method, r.url])).toEqual([['HEAD', '/base/v2/orders/1']])
   })
 
   it('answers 404 not_found when no route matches', async () => {
