@@ -83,7 +83,7 @@ export function createAccessTokenVerifier(config: GatehouseConfig, keys: Signing
   const options = {
     issuer: config.issuer,
     audience: config.tokens.audience,
-    algorithms: [keys.alg],
+    algorithms: [...keys.algorithms], // each key verifies only with its own alg (jose matches the JWK's alg)
     typ: 'at+jwt', // RFC 9068 §4: an ID token or other JWT is not an access token
     clockTolerance: config.tokens.clockTolerance,
     // jose checks that iat is not in the future only with maxTokenAge. None of our tokens lives

@@ -9,7 +9,10 @@ import { ConfigError } from '../errors.js'
 import type { SigningAlg } from '../config/compile.js'
 
 export interface SigningKeys {
+  /** The algorithm new tokens are signed with. */
   readonly alg: SigningAlg
+  /** Every published key's algorithm: a token is verified with the algorithm its key was made for. */
+  readonly algorithms: readonly SigningAlg[]
   readonly kid: string
   readonly privateKey: KeyObject
   /** Public keys as published at /.well-known/jwks.json. */
@@ -19,6 +22,7 @@ export interface SigningKeys {
   readonly ephemeral: boolean
 }
 
+const SIGNING_ALGS: readonly SigningAlg[] = ['ES256', 'RS256', 'EdDSA']
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']
 
 /** Why `key` cannot sign with `alg`, or undefined when it can. */
@@ -76,19 +80,31 @@ async function fromPrivateKeys(
     const jwk = createPublicKey(key).export({ format: 'jwk' }) as JWK
     published.push({ ...jwk, kid: kid ?? (await calculateJwkThumbprint(jwk)), alg, use: 'sig' })
   }
+  // Rotated-out keys may be of another algorithm (an RS256 key kept beside a new ES256 one): each
+  // is published, and verifies, with the algorithm its key type fits, never the signing one.
   for (const k of extraPublics) {
     const jwk = Object.fromEntries(Object.entries(k).filter(([name]) => !PRIVATE_MEMBERS.includes(name))) as JWK
-    published.push({ ...jwk, kid: jwk.kid ?? (await calculateJwkThumbprint(jwk)), alg: jwk.alg ?? alg, use: 'sig' })
+    const key = createPublicKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' })
+    const keyAlg = jwk.alg === undefined ? algFor(key) : SIGNING_ALGS.find((a) => a === jwk.alg)
+    const mismatch = keyAlg === undefined ? `a public key for an algorithm gatehouse does not use (${jwk.alg ?? key.asymmetricKeyType})` : keyMismatch(key, keyAlg)
+    if (mismatch) throw fail(`${mismatch} (public key ${jwk.kid ?? 'without kid'})`)
+    published.push({ ...jwk, kid: jwk.kid ?? (await calculateJwkThumbprint(jwk)), alg: keyAlg, use: 'sig' })
   }
   const jwks = Object.freeze({ keys: Object.freeze(published) })
   return Object.freeze({
     alg,
+    algorithms: Object.freeze([...new Set(published.map((k) => k.alg as SigningAlg))]),
     kid: published[0]!.kid!,
     privateKey: privates[0]!.key,
     jwks,
     getKey: createLocalJWKSet({ keys: published }),
     ephemeral,
   })
+}
+
+/** The algorithm a key type is used with here, or undefined for one gatehouse does not use. */
+function algFor(key: KeyObject): SigningAlg | undefined {
+  return SIGNING_ALGS.find((alg) => keyMismatch(key, alg) === undefined)
 }
 
 function generate(alg: SigningAlg): KeyObject {

@@ -175,3 +175,46 @@ describe('JWT attacks', () => {
     await refused(`Bearer ${forged}`)
   })
 })
+
+// A key set after a change of algorithm: the new ES256 key signs, the old RS256 key is kept as a
+// public key until its tokens expire. Its tokens used to be refused (only signing.alg was allowed),
+// although the JWKS published it. Each key must verify with its own algorithm and no other, or the
+// rotation opens the RS256/HS256 key-confusion door (CVE-2015-9235, CVE-2016-10555).
+describe('a key set that changed algorithm', () => {
+  let mixed: Gateway
+  let rsa: Awaited<ReturnType<typeof generateSigningJwk>>
+  beforeAll(async () => {
+    rsa = await generateSigningJwk('RS256')
+    const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, alg: _alg, ...rsaPublic } = rsa
+    const file = join(await tempDir(), 'keys.json')
+    await writeFile(file, JSON.stringify({ keys: [current, rsaPublic] })) // no alg: taken from the key type
+    mixed = await startGateway(`
+issuer: ${ISSUER}
+signing: { alg: ES256, keyFile: "${file}" }
+tokens: { accessTokenTtl: 300 }
+clients: [{ id: reporting, secretHash: "${await fastHash('s3cret')}", scopes: [orders:read] }]
+routes: [{ id: orders, path: /api/orders, upstream: "${origin.url}", scopes: [orders:read] }]
+`)
+  })
+  afterAll(() => mixed?.close())
+
+  const callMixed = (token: string) => rawRequest(mixed.url, '/api/orders/1', { headers: { authorization: `Bearer ${token}` } })
+
+  it('publishes the rotated-out RS256 key with its own alg, and accepts the tokens it signed', async () => {
+    const jwks = (await rawRequest(mixed.url, '/.well-known/jwks.json')).json<{ keys: { kid: string; alg: string }[] }>()
+    expect(jwks.keys.map((k) => [k.kid, k.alg])).toEqual([[current.kid, 'ES256'], [rsa.kid, 'RS256']])
+    expect((await callMixed(await mintToken(rsa, claims()))).status).toBe(200)
+    expect((await callMixed(await mintToken(current, claims()))).status).toBe(200)
+  })
+
+  it('refuses the RSA key with another algorithm, and HS256 keyed with its public key', async () => {
+    const key = createPrivateKey({ key: rsa as import('node:crypto').JsonWebKey, format: 'jwk' })
+    const ps256 = await new SignJWT(claims()).setProtectedHeader({ alg: 'PS256', typ: 'at+jwt', kid: rsa.kid }).sign(key)
+    expect((await callMixed(ps256)).status).toBe(401)
+    const pem = createPublicKey(key).export({ type: 'spki', format: 'pem' }) as string
+    const hs256 = await new SignJWT(claims()).setProtectedHeader({ alg: 'HS256', typ: 'at+jwt', kid: rsa.kid }).sign(Buffer.from(pem))
+    expect((await callMixed(hs256)).status).toBe(401)
+    const es256UnderRsaKid = await new SignJWT(claims()).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: rsa.kid }).sign(createPrivateKey({ key: current as import('node:crypto').JsonWebKey, format: 'jwk' }))
+    expect((await callMixed(es256UnderRsaKid)).status).toBe(401)
+  })
+})
