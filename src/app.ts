@@ -109,7 +109,7 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
 
   const clients = () => config.clients
   const users = () => config.users
-  const resolveClientAddress = createClientAddressResolver(config.server.trustedProxies)
+  const resolveClientAddress = createClientAddressResolver(config.server.trustedProxies, config.server.ipv6Subnet)
   const verifyClient = createClientVerifier({
     clients,
     decoyHash,

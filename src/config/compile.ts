@@ -69,6 +69,8 @@ export interface GatehouseConfig {
     readonly host: string
     readonly port: number
     readonly trustedProxies: IpMatcher
+    /** Per-address limits count an IPv6 client by its network of this many bits (128: by address). */
+    readonly ipv6Subnet: number
     /** Seconds to receive a request's headers, and the whole request (slow-loris bounds). */
     readonly headersTimeout: number
     readonly requestTimeout: number
@@ -300,6 +302,7 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
       host,
       port,
       trustedProxies: trustedProxyMatcher!,
+      ipv6Subnet: raw.server?.ipv6Subnet ?? 64,
       headersTimeout,
       requestTimeout,
       keepAliveTimeout: durationSeconds(raw.server?.keepAliveTimeout ?? 72),

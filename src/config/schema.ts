@@ -83,6 +83,7 @@ export const ConfigFileSchema = closed({
       host: Type.Optional(Type.String({ minLength: 1 })),
       port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
       trustedProxies: Type.Optional(Type.Array(Type.String())),
+      ipv6Subnet: Type.Optional(Type.Integer({ minimum: 8, maximum: 128 })),
       headersTimeout: Type.Optional(Duration),
       requestTimeout: Type.Optional(Duration),
       keepAliveTimeout: Type.Optional(Duration),

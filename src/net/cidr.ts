@@ -1,5 +1,6 @@
 // IP addresses and CIDR ranges, compiled once into Node's BlockList (no hand-rolled CIDR maths).
 import { BlockList, isIP } from 'node:net'
+import ipaddr from 'ipaddr.js'
 
 /** Folds an IPv4-mapped IPv6 address (::ffff:10.0.0.1) to its IPv4 form, so one rule covers both. */
 export function canonicalIp(address: string): string {
@@ -45,4 +46,32 @@ export function compileIpMatcher(entries: readonly string[]): IpMatcher {
       return family !== 0 && list.check(ip, family === 4 ? 'ipv4' : 'ipv6')
     },
   }
+}
+
+/**
+ * An address as a proxy wrote it in X-Forwarded-For, without a port: `1.2.3.4`, `1.2.3.4:5678`
+ * (Azure Application Gateway writes that), `[2001:db8::1]:5678`, `[2001:db8::1]` or `2001:db8::1`.
+ * Undefined when it is no IP address at all.
+ */
+export function addressWithoutPort(text: string): string | undefined {
+  let ip = text.trim()
+  if (ip.startsWith('[')) {
+    const end = ip.indexOf(']')
+    if (end === -1 || !/^(?::\d{1,5})?$/.test(ip.slice(end + 1))) return undefined
+    ip = ip.slice(1, end)
+    return isIP(ip) === 6 ? canonicalIp(ip) : undefined
+  }
+  const colon = ip.indexOf(':')
+  if (colon !== -1 && colon === ip.lastIndexOf(':') && /^\d{1,5}$/.test(ip.slice(colon + 1))) ip = ip.slice(0, colon) // IPv4:port
+  return isIP(ip) === 0 ? undefined : canonicalIp(ip)
+}
+
+/**
+ * What limits count an address by: an IPv4 address itself; an IPv6 address by its network of
+ * `ipv6Subnet` bits, because one host is given a whole /64 (or more) and picks interface ids freely
+ * (express-rate-limit v8 keys IPv6 the same way).
+ */
+export function addressKey(ip: string, ipv6Subnet: number): string {
+  if (ipv6Subnet >= 128 || isIP(ip) !== 6) return ip
+  return `${ipaddr.IPv6.networkAddressFromCIDR(`${ip.replace(/%.*$/, '')}/${ipv6Subnet}`).toString()}/${ipv6Subnet}`
 }

@@ -107,7 +107,7 @@ export function registerAuthorizeEndpoint(app: FastifyInstance, deps: AuthorizeD
     const username = form.get('username') ?? ''
     let user
     try {
-      user = await deps.verifyUser(username, form.get('password') ?? '', deps.resolveClientAddress(request.raw).ip)
+      user = await deps.verifyUser(username, form.get('password') ?? '', deps.resolveClientAddress(request.raw).key)
     } catch (err) {
       if (err instanceof GatehouseError && err.code === 'invalid_grant') return showLogin(reply, authRequest, 401, { username, error: 'The username or password is wrong.' })
       if (err instanceof GatehouseError && err.code === 'rate_limited') {

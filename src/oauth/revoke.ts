@@ -23,8 +23,8 @@ export interface OwnTokenDeps {
 /** Authenticates the client of a revocation or introspection request. */
 export async function authenticateEndpointClient(deps: OwnTokenDeps, request: FastifyRequest, params: FormParams): Promise<Client> {
   const credentials = extractClientCredentials(params, request.headers.authorization)
-  const { ip } = deps.resolveClientAddress(request.raw)
-  const client = await deps.verifyClient(credentials, ip)
+  const { ip, key } = deps.resolveClientAddress(request.raw)
+  const client = await deps.verifyClient(credentials, key)
   checkIpAllowed(client.allowIps, ip, 'client')
   return client
 }

@@ -34,18 +34,18 @@ export function registerTokenEndpoint(app: FastifyInstance, deps: TokenEndpointD
   /** The steps every token request takes before its grant: who is asking, and may they. */
   const authenticateTokenClient = async (request: FastifyRequest, reply: FastifyReply, params: FormParams) => {
     const credentials = extractClientCredentials(params, request.headers.authorization)
-    const { ip } = deps.resolveClientAddress(request.raw)
+    const { ip, key } = deps.resolveClientAddress(request.raw)
     await consumeRateLimit(deps.tokenRequests, credentials.id, reply) // every attempt counts, good or bad
-    const client = await deps.verifyClient(credentials, ip)
+    const client = await deps.verifyClient(credentials, key)
     checkIpAllowed(client.allowIps, ip, 'client') // a client gets tokens only from its own ranges
-    return { client, ip }
+    return { client, addressKey: key }
   }
 
   const handleTokenRequest = async (request: FastifyRequest, reply: FastifyReply) => {
     const params = formBody(request)
-    const { client, ip } = await authenticateTokenClient(request, reply, params)
+    const { client, addressKey } = await authenticateTokenClient(request, reply, params)
     const grantType = checkGrantType(requireParam(params, 'grant_type'), client.grants)
-    return GRANTS[grantType]!({ ...deps, params, client, ip, now: deps.clock() })
+    return GRANTS[grantType]!({ ...deps, params, client, addressKey, now: deps.clock() })
   }
 
   // Legacy clients refresh with POST {path}/refresh, refreshToken in the query or the form body.

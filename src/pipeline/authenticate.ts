@@ -11,8 +11,8 @@ export const NOT_MINE = Symbol('not-mine')
 
 export interface AuthnInput {
   readonly headers: IncomingHttpHeaders
-  /** The client's IP, for throttling failed attempts. */
-  readonly ip: string
+  /** The client's address as limits count it, for throttling failed attempts. */
+  readonly addressKey: string
   /** The raw query string with its `?`, or ''. */
   readonly query: string
 }

@@ -30,7 +30,7 @@ export function basicAuthenticator({ clients, verifyClient }: BasicDeps): Authen
   const hmacKey = randomBytes(32)
   const verified = new LRUCache<string, Client>({ max: CACHE_ENTRIES, ttl: CACHE_TTL_MS })
 
-  return async ({ headers, ip }) => {
+  return async ({ headers, addressKey }) => {
     const authorization = headers.authorization
     if (authorization === undefined || !isBasicScheme(authorization)) return NOT_MINE
     const cacheKey = createHmac('sha256', hmacKey).update(authorization).digest('base64url')
@@ -44,7 +44,7 @@ export function basicAuthenticator({ clients, verifyClient }: BasicDeps): Authen
       throw invalidClient('basic_malformed', true)
     }
     // Public clients have no secret to send; Basic on a route is for confidential clients only.
-    const client = await verifyClient({ ...credentials, method: 'client_secret_basic' }, ip)
+    const client = await verifyClient({ ...credentials, method: 'client_secret_basic' }, addressKey)
     verified.set(cacheKey, client)
     return principalOf(client)
   }

@@ -44,11 +44,11 @@ export function createPipeline({ routes, clients, resolveClientAddress, authenti
     checkDeclaredBodySize(request.headers['content-length'], route.maxBodyBytes)
     const routeLimiter = routeLimiters.get(route.id)
     const by = route.rateLimit?.by
-    if (routeLimiter && by === 'ip') await consumeRateLimit(routeLimiter, client.ip, reply)
+    if (routeLimiter && by === 'ip') await consumeRateLimit(routeLimiter, client.key, reply)
     if (routeLimiter && by === 'route') await consumeRateLimit(routeLimiter, route.id, reply)
     if (route.auth.length === 0) return { route, target, client, principal: undefined }
 
-    const principal = await authenticate(route, { headers: request.headers, ip: client.ip, query: target.query }, authenticators)
+    const principal = await authenticate(route, { headers: request.headers, addressKey: client.key, query: target.query }, authenticators)
     request.audit.client = principal.clientId
     checkIpAllowed(clients().get(principal.clientId)?.allowIps, client.ip, 'client')
     authorize(route, principal)

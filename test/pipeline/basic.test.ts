@@ -134,7 +134,7 @@ describe('the verified-credentials cache', () => {
         return verifier(credentials, ip)
       },
     })
-    const input = { headers: { authorization: basic('reporting', 's3cret') }, ip: '127.0.0.1', query: '' }
+    const input = { headers: { authorization: basic('reporting', 's3cret') }, addressKey: '127.0.0.1', query: '' }
 
     expect(await authenticate(input)).toMatchObject({ clientId: 'reporting' })
     expect(await authenticate(input)).toMatchObject({ clientId: 'reporting' })
@@ -146,6 +146,6 @@ describe('the verified-credentials cache', () => {
 
     clients = new Map() // the client was removed
     await expect(authenticate(input)).rejects.toMatchObject({ code: 'invalid_client' })
-    expect(await authenticate({ headers: {}, ip: '127.0.0.1', query: '' })).toBe(NOT_MINE)
+    expect(await authenticate({ headers: {}, addressKey: '127.0.0.1', query: '' })).toBe(NOT_MINE)
   })
 })

@@ -14,8 +14,8 @@ export type { TokenResponse } from './issue-tokens.js'
 export interface GrantContext {
   readonly params: FormParams
   readonly client: Client
-  /** The client's IP, for counting failed logins. */
-  readonly ip: string
+  /** The client's address as limits count it, for counting failed logins. */
+  readonly addressKey: string
   /** Milliseconds since the epoch. */
   readonly now: number
   readonly issueTokens: TokenIssuer

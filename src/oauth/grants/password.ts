@@ -4,10 +4,10 @@ import { requireParam } from '../form-params.js'
 import { grantScopes } from '../scope.js'
 import type { GrantHandler } from './index.js'
 
-export const passwordGrant: GrantHandler = async ({ params, client, ip, now, issueTokens, verifyUser }) => {
+export const passwordGrant: GrantHandler = async ({ params, client, addressKey, now, issueTokens, verifyUser }) => {
   const username = requireParam(params, 'username')
   const password = requireParam(params, 'password')
-  const user = await verifyUser(username, password, ip)
+  const user = await verifyUser(username, password, addressKey)
   const scopes = grantScopes(params.get('scope'), client.scopes.filter((s) => user.scopes.includes(s)))
   const { response } = await issueTokens({ client, subject: user.username, scopes, authTime: Math.floor(now / 1000), withRefresh: true })
   return response
