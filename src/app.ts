@@ -53,10 +53,10 @@ export interface AppOptions {
 export async function buildApp(config: GatehouseConfig, options: AppOptions = {}): Promise<FastifyInstance> {
   const clock = options.clock ?? systemClock
   const keys = options.keys ?? (await loadSigningKeys(config.signing.alg, config.signing.keyFile))
-  const decoyHash = await decoyHashLike([
-    ...[...config.clients.values()].flatMap((c) => (c.secret ? [c.secret] : [])),
-    ...[...config.users.values()].map((u) => u.password),
-  ])
+  // One decoy per kind, at that kind's cost: users and clients are told apart by their endpoints
+  // anyway, and a cheap client hash must not make "no such user" fast.
+  const clientDecoy = await decoyHashLike([...config.clients.values()].flatMap((c) => (c.secret ? [c.secret] : [])))
+  const userDecoy = await decoyHashLike([...config.users.values()].map((u) => u.password))
 
   const app = fastify({
     // Whatever logger options a caller gives, requests are always logged without their query string.
@@ -112,12 +112,12 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
   const resolveClientAddress = createClientAddressResolver(config.server.trustedProxies, config.server.ipv6Subnet)
   const verifyClient = createClientVerifier({
     clients,
-    decoyHash,
+    decoyHash: clientDecoy,
     failures: store.limiter('authn-failures:ip', config.tokenEndpoint.failureLimit),
   })
   const verifyUser = createUserVerifier({
     users,
-    decoyHash,
+    decoyHash: userDecoy,
     failuresByUser: store.limiter('login-failures:user', config.authorize.loginFailureLimit),
     failuresByIp: store.limiter('login-failures:ip', config.authorize.loginFailureLimitPerIp),
   })

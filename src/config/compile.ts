@@ -250,6 +250,9 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
     if (password) users.set(u.username, Object.freeze({ username: u.username, password, scopes: Object.freeze([...(u.scopes ?? [])]) }))
   }
 
+  warnAboutMixedCosts('client secrets', [...clients.values()].flatMap((c) => (c.secret ? [[c.id, c.secret] as const] : [])), warnings)
+  warnAboutMixedCosts('user passwords', [...users.values()].map((u) => [u.username, u.password] as const), warnings)
+
   const routeIds = new Set<string>()
   const routes: RouteRule[] = []
   for (const [i, r] of (raw.routes ?? []).entries()) {
@@ -333,6 +336,25 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
     routes,
     warnings,
   })
+}
+
+/**
+ * An unknown client or user is checked against a decoy hash at the cost most of its kind use, so
+ * that it takes as long as a wrong secret. Where costs differ, those at another cost answer in
+ * another time, and timing tells which of them exist (Django CVE-2024-39329): say so, with the fix.
+ */
+function warnAboutMixedCosts(kind: string, hashes: readonly (readonly [string, ScryptHash])[], warnings: string[]): void {
+  const byCost = new Map<string, string[]>()
+  for (const [who, h] of hashes) {
+    const cost = `ln=${h.logN},r=${h.r},p=${h.p}`
+    byCost.set(cost, [...(byCost.get(cost) ?? []), who])
+  }
+  if (byCost.size < 2) return
+  const groups = [...byCost].map(([cost, names]) => `${cost}: ${names.slice(0, 5).join(', ')}${names.length > 5 ? ', ...' : ''}`)
+  warnings.push(
+    `${kind} are hashed at different scrypt costs (${groups.join('; ')}), so response times tell which ones exist; ` +
+      're-hash them at one cost with `gatehouse hash-secret`',
+  )
 }
 
 /** A prefix must already be in normalised form, so that what the operator wrote is what is matched. */

@@ -132,4 +132,49 @@ clients: [{ id: reporting, secretHash: "${await hashSecret('s3cret', { logN: 14 
     expect(ratio).toBeGreaterThan(0.4)
     expect(ratio).toBeLessThan(2.5)
   })
+
+  // Django CVE-2024-39329 class: when hashes differ in cost, the time of a failed login tells which
+  // accounts exist. A decoy shared by clients and users took the cost most of both used, so cheap
+  // client hashes made "no such user" answer many times faster than a wrong password.
+  it('takes as long for an unknown user as for a wrong password, whatever the clients cost', async () => {
+    const cheap = await hashSecret('s3cret', { logN: 6 })
+    const timed = await startGateway(`
+tokenEndpoint: { rateLimit: { points: 1000, duration: 60 }, failureLimit: { points: 1000, duration: 60 } }
+authorize: { loginFailureLimit: { points: 1000, duration: 60 }, loginFailureLimitPerIp: { points: 1000, duration: 60 } }
+clients:
+  - { id: app, secretHash: "${cheap}", grants: [password] }
+  - { id: b, secretHash: "${cheap}" }
+  - { id: c, secretHash: "${cheap}" }
+users: [{ username: alice, passwordHash: "${await hashSecret('alice-pw', { logN: 14 })}" }]
+`)
+    const time = async (username: string) => {
+      const started = performance.now()
+      await rawRequest(timed.url, '/oauth/token', {
+        method: 'POST',
+        headers: { 'content-type': FORM, authorization: basic('app', 's3cret') },
+        body: new URLSearchParams({ grant_type: 'password', username, password: 'guess' }).toString(),
+      })
+      return performance.now() - started
+    }
+    const wrong: number[] = []
+    const unknown: number[] = []
+    for (let i = 0; i < 7; i++) {
+      wrong.push(await time('alice'))
+      unknown.push(await time(`nobody-${i}`))
+    }
+    await timed.close()
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+    expect(median(unknown) / median(wrong)).toBeGreaterThan(0.4)
+  })
+
+  it('warns, with the fix, when hashes of one kind differ in cost', async () => {
+    const mixed = await startGateway(`
+users:
+  - { username: alice, passwordHash: "${await hashSecret('a', { logN: 8 })}" }
+  - { username: bob, passwordHash: "${await hashSecret('b', { logN: 9 })}" }
+`)
+    await mixed.close()
+    expect(mixed.config.warnings).toContainEqual(expect.stringMatching(/^user passwords are hashed at different scrypt costs \(ln=8,r=8,p=1: alice; ln=9,r=8,p=1: bob\).*gatehouse hash-secret/))
+    expect(mixed.config.warnings.some((w) => w.startsWith('client secrets'))).toBe(false)
+  })
 })
