@@ -26,6 +26,8 @@ import { basicAuthenticator } from './pipeline/authn-basic.js'
 import { bearerAuthenticator } from './pipeline/authn-bearer.js'
 import { createClientAddressResolver } from './pipeline/client-address.js'
 import { createPipeline } from './pipeline/index.js'
+import { createAdmission } from './proxy/admission.js'
+import { createBodyBuffering } from './proxy/buffer-body.js'
 import { forward } from './proxy/forward.js'
 import type { Store } from './store/index.js'
 import { createMemoryStore } from './store/memory.js'
@@ -41,6 +43,9 @@ declare module 'fastify' {
     gatehouse: { readonly store: Store }
   }
 }
+
+/** Keep-alive connections per upstream origin; requests past it wait in admission, under timeoutMs. */
+const UPSTREAM_CONNECTIONS = 128
 
 export interface AppOptions {
   /** pino options (level, stream) over the defaults: JSON at server.logLevel on stdout; false: no logs. */
@@ -164,6 +169,10 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
     routeLimiters: new Map(config.routes.flatMap((r) => (r.rateLimit ? [[r.id, store.limiter(`route:${r.id}:${r.rateLimit.by}`, r.rateLimit)]] : []))),
     clientLimiters: new Map([...config.clients.values()].flatMap((c) => (c.rateLimit ? [[c.id, store.limiter(`client:${c.id}`, c.rateLimit)]] : []))),
   })
+  const forwarding = {
+    prepareBody: createBodyBuffering({ maxBytes: config.server.requestBufferBytes, totalBytes: config.server.requestBufferTotalBytes }),
+    admit: createAdmission({ perOrigin: UPSTREAM_CONNECTIONS, perAddress: config.server.maxInFlightPerAddress }),
+  }
   await app.register(async (proxy) => {
     // Bodies are streamed upstream untouched, whatever their type.
     proxy.removeAllContentTypeParsers()
@@ -171,7 +180,7 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
     await proxy.register(replyFrom, {
       disableRequestLogging: true,
       undici: {
-        connections: 128,
+        connections: UPSTREAM_CONNECTIONS,
         pipelining: 1,
         keepAliveTimeout: 10_000,
         // reply-from sets rejectUnauthorized: false for undici by default; `connect` overrides it.
@@ -180,7 +189,7 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
     })
     proxy.all('/*', async (request, reply) => {
       const decision = await runPipeline(request, reply)
-      return forward(reply, decision)
+      return forward(reply, decision, forwarding)
     })
   })
 

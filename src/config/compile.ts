@@ -71,6 +71,12 @@ export interface GatehouseConfig {
     readonly trustedProxies: IpMatcher
     /** Per-address limits count an IPv6 client by its network of this many bits (128: by address). */
     readonly ipv6Subnet: number
+    /** Request bodies up to this many bytes are read in full before forwarding (0: stream all). */
+    readonly requestBufferBytes: number
+    /** All buffered request bodies together; past it, bodies stream. */
+    readonly requestBufferTotalBytes: number
+    /** Proxied requests one address may have in flight; more get 429. */
+    readonly maxInFlightPerAddress: number
     /** Seconds to receive a request's headers, and the whole request (slow-loris bounds). */
     readonly headersTimeout: number
     readonly requestTimeout: number
@@ -306,6 +312,9 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
       port,
       trustedProxies: trustedProxyMatcher!,
       ipv6Subnet: raw.server?.ipv6Subnet ?? 64,
+      requestBufferBytes: raw.server?.requestBufferBytes ?? 1024 * 1024,
+      requestBufferTotalBytes: raw.server?.requestBufferTotalBytes ?? 64 * 1024 * 1024,
+      maxInFlightPerAddress: raw.server?.maxInFlightPerAddress ?? 64,
       headersTimeout,
       requestTimeout,
       keepAliveTimeout: durationSeconds(raw.server?.keepAliveTimeout ?? 72),

@@ -8,17 +8,47 @@ import { GatehouseError } from '../errors.js'
 import { injectIdentityHeaders } from '../pipeline/identity-headers.js'
 import type { Decision } from '../pipeline/index.js'
 import { upstreamPath } from '../pipeline/match-route.js'
+import type { Admission } from './admission.js'
+import type { createBodyBuffering } from './buffer-body.js'
 import { isBodyTooLarge, limitBody } from './limit-body.js'
+
+type BodyBuffering = ReturnType<typeof createBodyBuffering>
 
 // Hop-by-hop headers of the upstream's response (RFC 9110 §7.6.1) are not passed on.
 const RESPONSE_HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'trailer', 'te']
 
-export function forward(reply: FastifyReply, { route, target, client, principal }: Decision): FastifyReply {
+export interface ForwardDeps {
+  readonly prepareBody: BodyBuffering
+  readonly admit: Admission
+}
+
+export async function forward(reply: FastifyReply, { route, target, client, principal }: Decision, { prepareBody, admit }: ForwardDeps): Promise<FastifyReply> {
   const request = reply.request
-  if (request.body) request.body = limitBody(request.body as Readable, route.maxBodyBytes)
+  let releaseBody = () => {}
+  if (request.body) {
+    const declared = request.headers['content-length']
+    const prepared = await prepareBody(request.body as Readable, declared === undefined ? undefined : Number(declared), route.maxBodyBytes)
+    releaseBody = prepared.release
+    request.body = limitBody(prepared.body, route.maxBodyBytes)
+  }
+  let slot
+  try {
+    slot = await admit(route.upstreamOrigin, client.key, route.timeoutMs, route.id)
+  } catch (err) {
+    releaseBody()
+    throw err
+  }
+  const release = () => {
+    slot.release()
+    releaseBody()
+  }
+  // 'close' comes when the response is done or the client went away, whichever is first.
+  if (reply.raw.closed || request.raw.destroyed) release()
+  else reply.raw.once('close', release)
   // The query string is taken raw from the request by reply-from; the path is the normalised one.
   return reply.from(route.upstreamOrigin + upstreamPath(route, target.path, target.encodedPath), {
-    timeout: route.timeoutMs,
+    // timeoutMs covers the wait for a connection too: what is left of it goes to undici.
+    timeout: Math.max(1, Math.round(route.timeoutMs - slot.waitedMs)),
     // reply-from retries a GET answered 503 up to ten times by default; a gateway passes it on.
     retryDelay: () => null,
     rewriteRequestHeaders: (_req, headers) => injectIdentityHeaders(headers, route, principal, client),

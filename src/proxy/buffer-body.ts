@@ -1,0 +1,92 @@
+// Request bodies up to a size are read in full before an upstream connection is taken, as nginx's
+// proxy_request_buffering does, so that a client sending its body one byte a second holds its own
+// socket and a little memory, never a pooled upstream connection. Larger bodies stream. The memory
+// this takes is bounded twice: per body (maxBytes) and for all bodies at once (totalBytes); past
+// the total, bodies stream too, and the per-address bound on requests in flight applies to them.
+import { Readable } from 'node:stream'
+import { GatehouseError } from '../errors.js'
+
+export interface BufferLimits {
+  /** Bodies up to this size are buffered; 0 turns buffering off. */
+  readonly maxBytes: number
+  /** All buffered bodies together. */
+  readonly totalBytes: number
+}
+
+export interface PreparedBody {
+  readonly body: Readable
+  /** Gives the body's share of the buffer budget back (when the response is done). */
+  readonly release: () => void
+}
+
+const bodyTooLarge = () =>
+  new GatehouseError('invalid_request', 'the request body is too large', { status: 413, reason: 'body_too_large', headers: { connection: 'close' } })
+
+export function createBodyBuffering({ maxBytes, totalBytes }: BufferLimits) {
+  let reserved = 0
+
+  /** Reads `body` in full when it is small enough and the budget allows; otherwise streams it. */
+  return async function prepareBody(body: Readable, declaredLength: number | undefined, routeMaxBytes: number): Promise<PreparedBody> {
+    const streamed = { body, release: () => undefined }
+    if (maxBytes === 0 || (declaredLength !== undefined && declaredLength > maxBytes)) return streamed
+    // A chunked body may be up to maxBytes before we know it is larger.
+    const share = Math.min(declaredLength ?? maxBytes, maxBytes)
+    if (reserved + share > totalBytes) return streamed
+    reserved += share
+    let released = false
+    const release = () => {
+      if (!released) reserved -= share
+      released = true
+    }
+    try {
+      const { chunks, size, ended } = await readUpTo(body, Math.min(maxBytes, routeMaxBytes))
+      if (ended) return { body: Readable.from([Buffer.concat(chunks, size)]), release }
+      if (size > routeMaxBytes) throw bodyTooLarge()
+      // Larger than the buffer after all (a chunked body): what was read goes first, the rest streams.
+      release()
+      return { body: Readable.from(concat(chunks, body)), release }
+    } catch (err) {
+      release()
+      throw err
+    }
+  }
+}
+
+/** Reads until the body ends or more than `limit` bytes have come, then pauses it. */
+function readUpTo(body: Readable, limit: number): Promise<{ chunks: Buffer[]; size: number; ended: boolean }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const done = () => {
+      body.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose)
+    }
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk)
+      size += chunk.length
+      if (size > limit) {
+        body.pause()
+        done()
+        resolve({ chunks, size, ended: false })
+      }
+    }
+    const onEnd = () => {
+      done()
+      resolve({ chunks, size, ended: true })
+    }
+    const onError = (err: Error) => {
+      done()
+      reject(err)
+    }
+    // A client that goes away mid-body (or is cut off by requestTimeout) closes without an end.
+    const onClose = () => {
+      done()
+      reject(new GatehouseError('invalid_request', 'the request body was not received in full', { reason: 'body_incomplete' }))
+    }
+    body.on('data', onData).once('end', onEnd).once('error', onError).once('close', onClose)
+  })
+}
+
+async function* concat(head: Buffer[], rest: Readable): AsyncGenerator<Buffer> {
+  yield* head
+  for await (const chunk of rest) yield chunk as Buffer
+}

@@ -1,0 +1,93 @@
+// Attack family 11: slow request bodies (slow POST, R.U.D.Y.; OWASP "Slow HTTP POST", the attack
+// nginx's proxy_request_buffering is there for). One client opens hundreds of uploads that promise
+// 100 kB and send a byte a second. Streamed upstream as they came, they held every pooled upstream
+// connection, and another client's request to the same upstream waited in undici's queue, where
+// no timeout counted, for as long as the uploads lasted.
+import { connect, type Socket } from 'node:net'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { fastHash, fetchToken, rawRequest, sleep, startGateway, startOrigin, type Gateway, type Origin } from '../helpers/index.js'
+
+let origin: Origin
+const sockets: Socket[] = []
+
+beforeAll(async () => {
+  origin = await startOrigin()
+})
+afterAll(async () => {
+  for (const s of sockets) s.destroy()
+  await origin?.close()
+})
+
+const gatewayConfig = async (server: string) => `
+server: { requestTimeout: 60${server} }
+clients: [{ id: reporting, secretHash: "${await fastHash('s3cret')}" }]
+routes:
+  - { id: upload, path: /upload, upstream: "${origin.url}", auth: [] }
+  - { id: api, path: /api, upstream: "${origin.url}", timeoutMs: 800 }
+`
+
+/** Opens uploads that declare 100 kB and send one byte now and one a second after, from `from`. */
+async function slowUploads(port: number, count: number, from = '127.0.0.1'): Promise<Socket[]> {
+  const opened = await Promise.all(
+    Array.from({ length: count }, () => new Promise<Socket>((resolve) => {
+      const socket = connect({ port, host: '127.0.0.1', localAddress: from }, () => {
+        socket.write('POST /upload/file HTTP/1.1\r\nHost: gw\r\nContent-Type: application/octet-stream\r\nContent-Length: 100000\r\n\r\nA')
+        resolve(socket)
+      })
+      socket.on('error', () => undefined)
+      socket.on('data', () => undefined)
+    })),
+  )
+  sockets.push(...opened)
+  const drip = setInterval(() => opened.forEach((s) => s.writable && s.write('A')), 1_000)
+  opened[0]?.once('close', () => clearInterval(drip))
+  setTimeout(() => clearInterval(drip), 10_000).unref()
+  return opened
+}
+
+async function timedGet(gw: Gateway, token: string, localAddress?: string) {
+  const started = performance.now()
+  const res = await rawRequest(gw.url, '/api/orders', { headers: { authorization: `Bearer ${token}` }, timeoutMs: 5_000, ...(localAddress ? { localAddress } : {}) })
+  return { status: res.status, ms: performance.now() - started }
+}
+
+describe('slow request bodies', () => {
+  it('keep no upstream connection while they trickle in: another request answers within a second', async () => {
+    const gw = await startGateway(await gatewayConfig(''))
+    const token = await fetchToken(gw.url, 'reporting', 's3cret')
+    const uploads = await slowUploads(gw.port, 200)
+    await sleep(300) // let every upload reach the gateway
+    const { status, ms } = await timedGet(gw, token)
+    expect(status).toBe(200)
+    expect(ms).toBeLessThan(1_000)
+    uploads.forEach((s) => s.destroy())
+    await gw.close()
+  })
+
+  it('past the buffer, one address holds at most maxInFlightPerAddress upstream requests; others still answer', async () => {
+    const gw = await startGateway(await gatewayConfig(', requestBufferBytes: 0, maxInFlightPerAddress: 50'))
+    const token = await fetchToken(gw.url, 'reporting', 's3cret')
+    const uploads = await slowUploads(gw.port, 200)
+    await sleep(300)
+    const { status, ms } = await timedGet(gw, token, '127.0.0.2')
+    expect(status).toBe(200)
+    expect(ms).toBeLessThan(1_000)
+    // The same address is over its bound: told so at once, not queued.
+    const own = await timedGet(gw, token)
+    expect(own.status).toBe(429)
+    uploads.forEach((s) => s.destroy())
+    await gw.close()
+  })
+
+  it('counts the wait for an upstream connection in timeoutMs: 504, not an endless queue', async () => {
+    const gw = await startGateway(await gatewayConfig(', requestBufferBytes: 0, maxInFlightPerAddress: 1000'))
+    const token = await fetchToken(gw.url, 'reporting', 's3cret')
+    const uploads = await slowUploads(gw.port, 140) // more than the 128 pooled connections
+    await sleep(500)
+    const { status, ms } = await timedGet(gw, token, '127.0.0.3')
+    expect(status).toBe(504)
+    expect(ms).toBeLessThan(2_500) // timeoutMs is 800; undici's timers have about a second of resolution
+    uploads.forEach((s) => s.destroy())
+    await gw.close()
+  })
+})
