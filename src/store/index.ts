@@ -36,5 +36,13 @@ export interface Store {
   get(key: string): Promise<string | undefined>
   /** Reads and deletes in one step: of callers racing for a key, exactly one gets its value. */
   take(key: string): Promise<string | undefined>
+  /**
+   * Reads and deletes `key` and, only if it was there, sets `markerKey` to `markerValue` for
+   * `ttlSeconds`, all in one atomic step: of callers racing for `key`, exactly one gets its value,
+   * and no caller sees `key` taken without its marker. Both keys must share a Redis Cluster hash
+   * tag (`code:{x}`, `code-used:{x}`).
+   */
+  takeLeavingMarker(key: string, markerKey: string, markerValue: string, ttlSeconds: number): Promise<string | undefined>
+  delete(key: string): Promise<void>
   close(): Promise<void>
 }

@@ -34,6 +34,17 @@ export function createMemoryStore(): Store {
       entries.delete(key)
       return value
     },
+    // Synchronous from the read to the marker: no other caller runs in between.
+    async takeLeavingMarker(key, markerKey, markerValue, ttlSeconds) {
+      const value = live(key)
+      if (value === undefined) return undefined
+      entries.delete(key)
+      entries.set(markerKey, { value: markerValue, expiresAt: Date.now() + ttlSeconds * 1000 })
+      return value
+    },
+    async delete(key) {
+      entries.delete(key)
+    },
     async close() {
       clearInterval(sweeper)
       entries.clear()

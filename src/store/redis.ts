@@ -2,7 +2,7 @@
 // milliseconds, not hangs: no offline queue, short connect and command timeouts, and limiters that
 // skip Redis while it is not ready. Then `store.onRedisError` decides: `insurance` counts in this
 // process's memory until Redis is back; `deny` answers 503.
-import { Redis } from 'ioredis'
+import { Redis, type Result } from 'ioredis'
 import type { FastifyBaseLogger } from 'fastify'
 import { RateLimiterMemory, RateLimiterRedis } from 'rate-limiter-flexible'
 import { stateUnavailable, type Store } from './index.js'
@@ -16,6 +16,23 @@ export interface RedisStoreOptions {
   readonly keyPrefix?: string
 }
 
+// GET, DEL and SET in one script, which Redis runs without interleaving another command.
+// KEYS: the key to take, its marker; ARGV: the marker's value, its TTL in seconds.
+const TAKE_LEAVING_MARKER = `
+local value = redis.call('GET', KEYS[1])
+if value then
+  redis.call('DEL', KEYS[1])
+  redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
+end
+return value
+`
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    takeLeavingMarker(key: string, markerKey: string, markerValue: string, ttlSeconds: number): Result<string | null, Context>
+  }
+}
+
 export function createRedisStore({ url, onRedisError, log, keyPrefix = 'gatehouse' }: RedisStoreOptions): Store {
   const client = new Redis(url, {
     enableOfflineQueue: false,
@@ -24,6 +41,7 @@ export function createRedisStore({ url, onRedisError, log, keyPrefix = 'gatehous
     maxRetriesPerRequest: 0,
     retryStrategy: (attempt) => Math.min(100 * attempt, 1_000),
   })
+  client.defineCommand('takeLeavingMarker', { numberOfKeys: 2, lua: TAKE_LEAVING_MARKER })
 
   // One warning per outage, however many reconnection attempts it takes. An outage starts when
   // the connection closes (or, at start, fails); ioredis reports errors only on reconnecting.
@@ -78,6 +96,13 @@ export function createRedisStore({ url, onRedisError, log, keyPrefix = 'gatehous
     async take(key) {
       // GETDEL (Redis 6.2+) is atomic: two instances racing for one code get it once between them.
       return (await client.getdel(`${keyPrefix}:${key}`).catch(fail)) ?? undefined
+    },
+    async takeLeavingMarker(key, markerKey, markerValue, ttlSeconds) {
+      const ttl = Math.max(1, Math.ceil(ttlSeconds))
+      return (await client.takeLeavingMarker(`${keyPrefix}:${key}`, `${keyPrefix}:${markerKey}`, markerValue, ttl).catch(fail)) ?? undefined
+    },
+    async delete(key) {
+      await client.del(`${keyPrefix}:${key}`).catch(fail)
     },
     async close() {
       closing = true
