@@ -37,8 +37,7 @@ export function registerIntrospectionEndpoint(app: FastifyInstance, deps: OwnTok
     }
     const record = await deps.state.peekRefreshToken(token)
     if (!record || record.clientId !== client.id) return inactive
-    const family = await deps.state.getFamily(record.familyId)
-    if (!family || family.revoked) return inactive
+    if (await deps.state.isFamilyRevoked(record.familyId)) return inactive
     return {
       active: true,
       token_type: 'refresh_token',

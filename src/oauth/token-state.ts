@@ -1,6 +1,22 @@
 // Authorization codes, refresh tokens, token families and access-token revocations, kept in the
-// store under the SHA-256 of each token (never the token itself). Single use is enforced by the
-// store's atomic take(): of two instances redeeming one code, exactly one gets it.
+// store under the SHA-256 of each token (never the token itself).
+//
+// Single use: a code or refresh token is taken by store.takeLeavingMarker, which leaves its
+// used-marker in the same atomic step, so a second presentation finds the one or the other, never
+// neither. The marker names the family of everything the first presentation issues, and a second
+// presentation revokes that family (RFC 6749 §4.1.2, RFC 9700 §4.14.2).
+//
+// A family's revocation is a key of its own that only ever says "revoked" (family-revoked:{F}),
+// apart from the record that rotation rewrites (family:{F}), so no concurrent write undoes it.
+// The winner of a race and the reuse that lost it may run at once; each writes before it reads
+// (Dekker's order):
+//   the reuse  (revokeFamily):     1. set family-revoked:{F}    2. read family:{F}, revoke its access token
+//   the winner (issue-tokens.ts):  1. write its refresh token and family:{F}    2. read family-revoked:{F}
+// Every key is linearizable, so either the reuse reads the winner's access token or the winner
+// sees the flag and withdraws what it wrote: the winner's tokens are revoked in every interleaving.
+//
+// Keys carry Redis Cluster hash tags: a token's key and its used-marker share the digest's slot,
+// as the one script that touches both needs; a family's record and flag share the family's.
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import type { Store } from '../store/index.js'
 import type { Clock } from './access-token.js'
@@ -19,12 +35,11 @@ export interface CodeRecord {
   readonly expiresAt: number
 }
 
-/** What was issued for a code or in a family, so that it can be revoked together. */
-export interface IssuedRecord {
-  readonly accessJti: string
-  readonly accessExp: number
-  readonly familyId: string | undefined
-}
+/** A code presented once: its record and the family its tokens join; or presented again. */
+export type CodeRedemption =
+  | { readonly status: 'redeemed'; readonly record: CodeRecord; readonly familyId: string }
+  | { readonly status: 'replayed'; readonly familyId: string }
+  | { readonly status: 'unknown' }
 
 export interface RefreshRecord {
   readonly familyId: string
@@ -35,11 +50,21 @@ export interface RefreshRecord {
   readonly expiresAt: number
 }
 
+/** The access token issued last in a family, revoked with it. */
 export interface FamilyRecord {
-  readonly revoked: boolean
-  /** The access token issued with the family's newest refresh token. */
-  readonly accessJti: string | undefined
-  readonly accessExp: number | undefined
+  readonly accessJti: string
+  readonly accessExp: number
+}
+
+/** The access token being recorded: its claims carry these. */
+export interface AccessTokenRef {
+  readonly jti: string
+  readonly exp: number
+}
+
+/** What a used code or refresh token leaves behind. */
+interface UsedMarker {
+  readonly familyId: string
 }
 
 export interface TokenLifetimes {
@@ -52,6 +77,13 @@ const digest = (token: string) => createHash('sha256').update(token).digest('bas
 /** 256 random bits: codes and refresh tokens. */
 export const newOpaqueToken = (): string => randomBytes(32).toString('base64url')
 
+const codeKey = (code: string) => `code:{${digest(code)}}`
+const codeUsedKey = (code: string) => `code-used:{${digest(code)}}`
+const refreshKey = (token: string) => `rt:{${digest(token)}}`
+const refreshUsedKey = (token: string) => `rt-used:{${digest(token)}}`
+const familyKey = (familyId: string) => `family:{${familyId}}`
+const familyRevokedKey = (familyId: string) => `family-revoked:{${familyId}}`
+
 export type TokenState = ReturnType<typeof createTokenState>
 
 export function createTokenState(store: Store, clock: Clock, ttl: TokenLifetimes) {
@@ -60,75 +92,79 @@ export function createTokenState(store: Store, clock: Clock, ttl: TokenLifetimes
     const raw = await promise
     return raw === undefined ? undefined : (JSON.parse(raw) as T)
   }
-  // Markers of used codes and refresh tokens live as long as what was issued from them.
-  const usedTtl = Math.max(ttl.accessTokenTtl, ttl.refreshTokenTtl)
+  // Used-markers, family records and revocation flags outlive everything issued in the family.
+  // A refresh token saved after its family's flag is withdrawn by its writer (withdrawIfRevoked),
+  // so every one that remains was saved before the flag, and expires before it.
+  const familyTtl = Math.max(ttl.accessTokenTtl, ttl.refreshTokenTtl)
+  const marker = (familyId: string) => JSON.stringify({ familyId } satisfies UsedMarker)
 
   const state = {
     async saveCode(record: Omit<CodeRecord, 'expiresAt'>): Promise<string> {
       const code = newOpaqueToken()
       const full: CodeRecord = { ...record, expiresAt: now() + ttl.authorizationCodeTtl }
-      await store.put(`code:${digest(code)}`, JSON.stringify(full), ttl.authorizationCodeTtl)
+      await store.put(codeKey(code), JSON.stringify(full), ttl.authorizationCodeTtl)
       return code
     },
 
-    /** Redeems a code once: its record, or what was issued from it when it was used already. */
-    async redeemCode(code: string): Promise<{ record?: CodeRecord; replayed?: IssuedRecord }> {
-      const key = digest(code)
-      const record = await read<CodeRecord>(store.take(`code:${key}`))
-      if (record) return record.expiresAt > now() ? { record } : {}
-      const replayed = await read<IssuedRecord>(store.get(`code-used:${key}`))
-      return replayed ? { replayed } : {}
-    },
-
-    async markCodeUsed(code: string, issued: IssuedRecord): Promise<void> {
-      await store.put(`code-used:${digest(code)}`, JSON.stringify(issued), usedTtl)
+    /** Redeems a code once. Its marker names a new family, which everything it issues joins. */
+    async redeemCode(code: string): Promise<CodeRedemption> {
+      const familyId = state.newFamilyId()
+      const record = await read<CodeRecord>(store.takeLeavingMarker(codeKey(code), codeUsedKey(code), marker(familyId), familyTtl))
+      if (record) return record.expiresAt > now() ? { status: 'redeemed', record, familyId } : { status: 'unknown' }
+      const used = await read<UsedMarker>(store.get(codeUsedKey(code)))
+      return used ? { status: 'replayed', familyId: used.familyId } : { status: 'unknown' }
     },
 
     async saveRefreshToken(record: Omit<RefreshRecord, 'expiresAt'>): Promise<string> {
       const token = newOpaqueToken()
       const full: RefreshRecord = { ...record, expiresAt: now() + ttl.refreshTokenTtl }
-      await store.put(`rt:${digest(token)}`, JSON.stringify(full), ttl.refreshTokenTtl)
+      await store.put(refreshKey(token), JSON.stringify(full), ttl.refreshTokenTtl)
       return token
     },
 
     async peekRefreshToken(token: string): Promise<RefreshRecord | undefined> {
-      const record = await read<RefreshRecord>(store.get(`rt:${digest(token)}`))
+      const record = await read<RefreshRecord>(store.get(refreshKey(token)))
       return record && record.expiresAt > now() ? record : undefined
     },
 
-    /** Uses a refresh token up; false when another request used it first. */
+    /** Uses a refresh token up, leaving a marker that names its family; false when another request took it first. */
     async useRefreshToken(token: string, familyId: string): Promise<boolean> {
-      const key = digest(token)
-      const taken = await store.take(`rt:${key}`)
-      // Marked either way: a second presentation of this token is a reuse.
-      await store.put(`rt-used:${key}`, JSON.stringify({ familyId }), usedTtl)
-      return taken !== undefined
+      return (await store.takeLeavingMarker(refreshKey(token), refreshUsedKey(token), marker(familyId), familyTtl)) !== undefined
     },
 
     /** The family of a refresh token that was already used, if it was one of ours. */
     async familyOfUsedRefreshToken(token: string): Promise<string | undefined> {
-      return (await read<{ familyId: string }>(store.get(`rt-used:${digest(token)}`)))?.familyId
+      return (await read<UsedMarker>(store.get(refreshUsedKey(token))))?.familyId
     },
 
     newFamilyId: (): string => randomUUID(),
 
-    getFamily: (familyId: string) => read<FamilyRecord>(store.get(`family:${familyId}`)),
-
-    async saveFamily(familyId: string, record: FamilyRecord): Promise<void> {
-      await store.put(`family:${familyId}`, JSON.stringify(record), ttl.refreshTokenTtl)
+    /** The winner's write: the family's newest access token, for revokeFamily to find. */
+    async saveFamily(familyId: string, access: AccessTokenRef): Promise<void> {
+      const record: FamilyRecord = { accessJti: access.jti, accessExp: access.exp }
+      await store.put(familyKey(familyId), JSON.stringify(record), familyTtl)
     },
 
-    /** Revokes every refresh token of a family, and its newest access token. */
+    async isFamilyRevoked(familyId: string): Promise<boolean> {
+      return (await store.get(familyRevokedKey(familyId))) !== undefined
+    },
+
+    /**
+     * The winner's read, after saveFamily and after saving its refresh token: when a reuse revoked
+     * the family meanwhile, revokes that access token, deletes that refresh token and says true.
+     */
+    async withdrawIfRevoked(familyId: string, access: AccessTokenRef, refreshToken: string | undefined): Promise<boolean> {
+      if (!(await state.isFamilyRevoked(familyId))) return false
+      await state.revokeAccessToken(access.jti, access.exp)
+      if (refreshToken !== undefined) await store.delete(refreshKey(refreshToken))
+      return true
+    },
+
+    /** Revokes every refresh token of a family, and its newest access token: flag first, then read. */
     async revokeFamily(familyId: string): Promise<void> {
-      const family = await state.getFamily(familyId)
-      await state.saveFamily(familyId, { revoked: true, accessJti: undefined, accessExp: undefined })
-      if (family?.accessJti && family.accessExp) await state.revokeAccessToken(family.accessJti, family.accessExp)
-    },
-
-    /** Revokes what a code issued: its access token and its refresh token family. */
-    async revokeIssued(issued: IssuedRecord): Promise<void> {
-      await state.revokeAccessToken(issued.accessJti, issued.accessExp)
-      if (issued.familyId) await state.revokeFamily(issued.familyId)
+      await store.put(familyRevokedKey(familyId), '1', familyTtl)
+      const family = await read<FamilyRecord>(store.get(familyKey(familyId)))
+      if (family) await state.revokeAccessToken(family.accessJti, family.accessExp)
     },
 
     /** Refused on routes until the token would have expired anyway. */

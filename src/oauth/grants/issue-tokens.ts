@@ -1,8 +1,9 @@
 // What every grant ends with: an access token and, for a client that may refresh, a refresh token
-// in a family (new, or the one being rotated), recorded so that it can be revoked as a whole.
+// in a family (new, or the one it joins), recorded so that it can be revoked as a whole.
 import type { Client } from '../../config/compile.js'
+import type { GatehouseError } from '../../errors.js'
 import type { IssuedAccessToken, IssueRequest } from '../access-token.js'
-import type { IssuedRecord, TokenState } from '../token-state.js'
+import type { TokenState } from '../token-state.js'
 
 export interface TokenResponse {
   readonly access_token: string
@@ -13,6 +14,13 @@ export interface TokenResponse {
   readonly refresh_expires_in?: number
 }
 
+/** A family that a used-marker names, and so one that a reuse may be revoking while we issue. */
+export interface JoinedFamily {
+  readonly id: string
+  /** The answer when it was revoked meanwhile: the tokens written for it are withdrawn. */
+  readonly revoked: () => GatehouseError
+}
+
 export interface TokenGrant {
   readonly client: Client
   readonly subject: string
@@ -20,15 +28,17 @@ export interface TokenGrant {
   readonly authTime: number
   /** Issue a refresh token too, when the client lists the refresh_token grant. */
   readonly withRefresh: boolean
-  /** The family of the refresh token being rotated. */
-  readonly familyId?: string
+  /**
+   * The family of a redeemed code or of the refresh token being rotated. Its record is kept even
+   * without a refresh token, so that a replayed code still revokes the access token.
+   */
+  readonly family?: JoinedFamily
   /** RFC 6749 §6: a rotated refresh token keeps its scopes, even when the access token is narrower. */
   readonly refreshScopes?: readonly string[]
 }
 
 export interface IssuedTokens {
   readonly response: TokenResponse
-  readonly issued: IssuedRecord
 }
 
 export type TokenIssuer = (grant: TokenGrant) => Promise<IssuedTokens>
@@ -38,7 +48,7 @@ export function createTokenIssuer(
   state: TokenState,
   refreshTokenTtl: number,
 ): TokenIssuer {
-  return async function issueTokens({ client, subject, scopes, authTime, withRefresh, familyId, refreshScopes }) {
+  return async function issueTokens({ client, subject, scopes, authTime, withRefresh, family, refreshScopes }) {
     const access = await issueAccessToken({ clientId: client.id, subject, scopes, group: client.group, authTime })
     const response: TokenResponse = {
       access_token: access.token,
@@ -46,15 +56,17 @@ export function createTokenIssuer(
       expires_in: access.expiresIn,
       scope: access.claims.scope,
     }
-    if (!withRefresh || !client.grants.has('refresh_token')) {
-      return { response, issued: { accessJti: access.claims.jti, accessExp: access.claims.exp, familyId: undefined } }
-    }
-    const family = familyId ?? state.newFamilyId()
-    const refreshToken = await state.saveRefreshToken({ familyId: family, clientId: client.id, subject, scopes: refreshScopes ?? scopes, authTime })
-    await state.saveFamily(family, { revoked: false, accessJti: access.claims.jti, accessExp: access.claims.exp })
-    return {
-      response: { ...response, refresh_token: refreshToken, refresh_expires_in: refreshTokenTtl },
-      issued: { accessJti: access.claims.jti, accessExp: access.claims.exp, familyId: family },
-    }
+    const canRefresh = withRefresh && client.grants.has('refresh_token')
+    if (!canRefresh && !family) return { response }
+    const familyId = family?.id ?? state.newFamilyId()
+    // Writes first, then the family's flag (the winner's order in token-state.ts). A new family
+    // has no marker naming it yet, so nothing can revoke it meanwhile.
+    const refreshToken = canRefresh
+      ? await state.saveRefreshToken({ familyId, clientId: client.id, subject, scopes: refreshScopes ?? scopes, authTime })
+      : undefined
+    await state.saveFamily(familyId, access.claims)
+    if (family && (await state.withdrawIfRevoked(familyId, access.claims, refreshToken))) throw family.revoked()
+    if (refreshToken === undefined) return { response }
+    return { response: { ...response, refresh_token: refreshToken, refresh_expires_in: refreshTokenTtl } }
   }
 }

@@ -1,5 +1,6 @@
 // RFC 6749 §6 with rotation (RFC 9700 §4.14.2): every use returns a new refresh token in the same
-// family; presenting a used one revokes the whole family. Scope may narrow, never widen.
+// family; presenting a used one revokes the whole family, also when the two presentations race
+// (see token-state.ts). Scope may narrow, never widen.
 import type { Client, User } from '../../config/compile.js'
 import { GatehouseError } from '../../errors.js'
 import { requireParam } from '../form-params.js'
@@ -9,6 +10,7 @@ import type { GrantHandler } from './index.js'
 import type { TokenIssuer, TokenResponse } from './issue-tokens.js'
 
 const invalidGrant = (description: string, reason: string) => new GatehouseError('invalid_grant', description, { reason })
+const refreshReused = () => invalidGrant('the refresh token was already used; every token of its family is revoked', 'refresh_reused')
 
 export interface RefreshContext {
   readonly client: Client
@@ -24,13 +26,12 @@ export async function rotateRefreshToken(ctx: RefreshContext, token: string, req
     const familyId = await state.familyOfUsedRefreshToken(token)
     if (familyId) {
       await state.revokeFamily(familyId)
-      throw invalidGrant('the refresh token was already used; every token of its family is revoked', 'refresh_reused')
+      throw refreshReused()
     }
     throw invalidGrant('the refresh token is invalid or expired', 'refresh_invalid')
   }
   if (record.clientId !== client.id) throw invalidGrant('the refresh token was issued to another client', 'refresh_wrong_client')
-  const family = await state.getFamily(record.familyId)
-  if (!family || family.revoked) throw invalidGrant('the refresh token is revoked', 'refresh_revoked')
+  if (await state.isFamilyRevoked(record.familyId)) throw invalidGrant('the refresh token is revoked', 'refresh_revoked')
   // The config may have changed since: a removed user gets nothing, and scopes can only shrink.
   const user = ctx.users().get(record.subject)
   if (!user) throw invalidGrant('the user no longer exists', 'refresh_user_unknown')
@@ -38,7 +39,7 @@ export async function rotateRefreshToken(ctx: RefreshContext, token: string, req
   const scopes = grantScopes(requestedScope, stillAllowed)
   if (!(await state.useRefreshToken(token, record.familyId))) {
     await state.revokeFamily(record.familyId)
-    throw invalidGrant('the refresh token was already used; every token of its family is revoked', 'refresh_reused')
+    throw refreshReused()
   }
   const { response } = await ctx.issueTokens({
     client,
@@ -47,7 +48,7 @@ export async function rotateRefreshToken(ctx: RefreshContext, token: string, req
     refreshScopes: stillAllowed,
     authTime: record.authTime,
     withRefresh: true,
-    familyId: record.familyId,
+    family: { id: record.familyId, revoked: refreshReused },
   })
   return response
 }
