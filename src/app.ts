@@ -16,7 +16,7 @@ import { registerDiscovery } from './oauth/discovery.js'
 import { registerFormParser } from './oauth/form-params.js'
 import { createTokenIssuer } from './oauth/grants/issue-tokens.js'
 import { registerIntrospectionEndpoint } from './oauth/introspect.js'
-import { loadSigningKeys, type SigningKeys } from './oauth/keys.js'
+import { deriveKey, loadSigningKeys, type SigningKeys } from './oauth/keys.js'
 import { decoyHashLike } from './oauth/secret-hash.js'
 import { registerRevocationEndpoint } from './oauth/revoke.js'
 import { registerTokenEndpoint } from './oauth/token-endpoint.js'
@@ -125,6 +125,7 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
     decoyHash: userDecoy,
     failuresByUser: store.limiter('login-failures:user', config.authorize.loginFailureLimit),
     failuresByIp: store.limiter('login-failures:ip', config.authorize.loginFailureLimitPerIp),
+    bucketKey: deriveKey(keys, 'unknown username buckets'),
   })
   const state = createTokenState(store, clock, config.tokens)
   const verifyAccessToken = createAccessTokenVerifier(config, keys, clock)

@@ -2,7 +2,7 @@
 // and, for clients that list it, the implicit grant (§4.2). GET shows the login and consent page;
 // POST checks the form's CSRF token, validates the request again (hidden fields are input like any
 // other), logs the user in and sends the browser back to the client.
-import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import type {} from '@fastify/cookie'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { GatehouseConfig } from '../config/compile.js'
@@ -12,7 +12,7 @@ import type { Clock } from './access-token.js'
 import { AuthorizationError, redirectWith, validateAuthorizationRequest, type AuthorizationRequest } from './authorize-request.js'
 import { queryParams, type FormParams } from './form-params.js'
 import type { TokenIssuer } from './grants/issue-tokens.js'
-import type { SigningKeys } from './keys.js'
+import { deriveKey, type SigningKeys } from './keys.js'
 import { renderErrorPage, renderLoginPage } from './login-page.js'
 import type { TokenState } from './token-state.js'
 import type { UserVerifier } from './user-auth.js'
@@ -34,9 +34,7 @@ export function registerAuthorizeEndpoint(app: FastifyInstance, deps: AuthorizeD
   const { config } = deps
   // Signed double-submit CSRF token (OWASP). The key comes from the signing key, so that every
   // instance sharing a key file accepts a form that another one served.
-  const csrfKey = Buffer.from(
-    hkdfSync('sha256', deps.keys.privateKey.export({ format: 'der', type: 'pkcs8' }), 'gatehouse', 'login form csrf', 32),
-  )
+  const csrfKey = deriveKey(deps.keys, 'login form csrf')
   const csrfTokenFor = (cookie: string) => createHmac('sha256', csrfKey).update(cookie).digest('base64url')
   const secureCookie = config.issuer.startsWith('https:')
 

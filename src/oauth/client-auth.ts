@@ -4,7 +4,7 @@
 import type { Client } from '../config/compile.js'
 import { GatehouseError } from '../errors.js'
 import { basicChallenge } from '../pipeline/challenge.js'
-import { checkFailureLimit, recordFailure } from '../pipeline/rate-limit.js'
+import { reserveAttempt } from '../pipeline/rate-limit.js'
 import type { Limiter } from '../store/index.js'
 import { isBasicScheme, parseBasicCredentials } from './basic-credentials.js'
 import type { FormParams } from './form-params.js'
@@ -48,31 +48,39 @@ export interface ClientVerifierDeps {
   readonly clients: () => ReadonlyMap<string, Client>
   /** A hash of a random secret, verified against when the client is unknown, so timing says nothing. */
   readonly decoyHash: ScryptHash
-  /** Failed authentications per IP. */
+  /** Failed authentications per address (guesses in flight count too). */
   readonly failures: Limiter
 }
 
-export type ClientVerifier = (credentials: ClientCredentials, ip: string) => Promise<Client>
+/** Checks credentials against the configured clients; `addressKey` is what the failure limit counts. */
+export type ClientVerifier = (credentials: ClientCredentials, addressKey: string) => Promise<Client>
 
-/** Checks credentials against the configured clients, throttling failures per IP. */
+/**
+ * Checks credentials against the configured clients. The attempt is counted per address before
+ * anything is checked, and never per claimed client_id: that would let a stranger create a counter
+ * per made-up id, or spend a real client's budget with wrong secrets.
+ */
 export function createClientVerifier({ clients, decoyHash, failures }: ClientVerifierDeps): ClientVerifier {
-  return async function verifyClient({ id, secret, method }, ip) {
+  return async function verifyClient({ id, secret, method }, addressKey) {
     const challenge = method === 'client_secret_basic'
-    await checkFailureLimit(failures, ip)
+    const attempt = await reserveAttempt([[failures, addressKey]])
     const client = clients().get(id)
     let reason: string
     if (secret === undefined) {
-      if (client !== undefined && client.secret === undefined) return client
+      if (client !== undefined && client.secret === undefined) {
+        await attempt.succeeded()
+        return client
+      }
       reason = client === undefined ? 'client_unknown' : 'client_secret_missing'
     } else if (client?.secret === undefined) {
       await verifySecret(secret, decoyHash)
       reason = client === undefined ? 'client_unknown' : 'client_public_with_secret'
     } else if (await verifySecret(secret, client.secret)) {
+      await attempt.succeeded()
       return client
     } else {
       reason = 'client_secret_wrong'
     }
-    await recordFailure(failures, ip)
     throw invalidClient(reason, challenge)
   }
 }

@@ -2,7 +2,7 @@
 // in a set, the first private key signs and every key verifies (so a rotated-out key, kept in the
 // set without its private part, keeps its tokens valid until they expire). Without a key file an
 // ephemeral key is made at start.
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
+import { createPrivateKey, createPublicKey, generateKeyPairSync, hkdfSync, type KeyObject } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { calculateJwkThumbprint, createLocalJWKSet, type JWK, type JWTVerifyGetKey } from 'jose'
 import { ConfigError } from '../errors.js'
@@ -118,4 +118,12 @@ export async function generateSigningJwk(alg: SigningAlg): Promise<JWK> {
   const jwk = generate(alg).export({ format: 'jwk' }) as JWK
   const publicJwk = Object.fromEntries(Object.entries(jwk).filter(([name]) => !PRIVATE_MEMBERS.includes(name))) as JWK
   return { ...jwk, kid: await calculateJwkThumbprint(publicJwk), alg, use: 'sig' }
+}
+
+/**
+ * A 32-byte key for `purpose`, derived from the signing key (HKDF), so that every instance sharing
+ * a key file derives the same one, and none of them needs a secret of its own.
+ */
+export function deriveKey(keys: SigningKeys, purpose: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', keys.privateKey.export({ format: 'der', type: 'pkcs8' }), 'gatehouse', purpose, 32))
 }

@@ -21,7 +21,7 @@ export interface TokenEndpointDeps {
   readonly config: GatehouseConfig
   readonly resolveClientAddress: (req: FastifyRequest['raw']) => ClientAddress
   readonly verifyClient: ClientVerifier
-  /** Token requests per claimed client_id. */
+  /** Token requests per authenticated client. */
   readonly tokenRequests: Limiter
   readonly issueTokens: TokenIssuer
   readonly state: TokenState
@@ -35,9 +35,10 @@ export function registerTokenEndpoint(app: FastifyInstance, deps: TokenEndpointD
   const authenticateTokenClient = async (request: FastifyRequest, reply: FastifyReply, params: FormParams) => {
     const credentials = extractClientCredentials(params, request.headers.authorization)
     const { ip, key } = deps.resolveClientAddress(request.raw)
-    await consumeRateLimit(deps.tokenRequests, credentials.id, reply) // every attempt counts, good or bad
-    const client = await deps.verifyClient(credentials, key)
+    const client = await deps.verifyClient(credentials, key) // counted per address, before the check
     checkIpAllowed(client.allowIps, ip, 'client') // a client gets tokens only from its own ranges
+    // Per client only once it has proven who it is: a stranger cannot spend its budget.
+    await consumeRateLimit(deps.tokenRequests, client.id, reply)
     return { client, addressKey: key }
   }
 

@@ -20,12 +20,28 @@ export async function consumeRateLimit(limiter: Limiter, key: string, reply: Fas
   if (!state.allowed) throw rateLimited(state, 'too many requests', reason)
 }
 
-/** Failed authentications per IP: once exhausted, no secret from that IP is even checked. */
-export async function checkFailureLimit(limiter: Limiter, ip: string): Promise<void> {
-  const state = await limiter.peek(ip)
-  if (!state.allowed) throw rateLimited(state, 'too many failed authentications from this address', 'auth_failures_exhausted')
+/** A guess at a secret, counted before it is checked; `succeeded` gives it back. */
+export interface Attempt {
+  succeeded(): Promise<void>
 }
 
-export async function recordFailure(limiter: Limiter, ip: string): Promise<void> {
-  await limiter.consume(ip)
+/**
+ * Counts one guess against every limit that applies (per address, per username) before the secret
+ * is checked, and refuses it with 429 past any of them. Counting only after a wrong guess is a
+ * check-then-act race: guesses sent together all pass the check before the first failure is
+ * counted (Keycloak CVE-2024-4629). Reserved first, at most `points` guesses per window are ever
+ * checked, however many arrive at once, in one process or many on one Redis. A right secret gives
+ * its reservation back, so the limits count failures and guesses still in flight.
+ */
+export async function reserveAttempt(limits: readonly (readonly [Limiter, string])[]): Promise<Attempt> {
+  const states = await Promise.all(limits.map(([limiter, key]) => limiter.consume(key)))
+  const giveBack = (which: (i: number) => boolean) =>
+    Promise.all(limits.map(([limiter, key], i) => (which(i) ? limiter.reward(key).catch(() => undefined) : undefined))).then(() => undefined)
+  const refused = states.find((state) => !state.allowed)
+  if (refused) {
+    // Not checked: the limits that did let it through get their point back.
+    await giveBack((i) => states[i]!.allowed)
+    throw rateLimited(refused, 'too many failed authentications from this address', 'auth_failures_exhausted')
+  }
+  return { succeeded: () => giveBack(() => true) }
 }

@@ -21,8 +21,8 @@ export interface Limiter {
   readonly rule: RateLimitRule
   /** Counts one request. Throws a GatehouseError (503) when the store fails and the policy is deny. */
   consume(key: string): Promise<LimitState>
-  /** Reads the count without adding to it. */
-  peek(key: string): Promise<LimitState>
+  /** Gives one counted request back (a reserved attempt that succeeded). */
+  reward(key: string): Promise<void>
 }
 
 export interface Store {
@@ -34,8 +34,6 @@ export interface Store {
   /** Stores `value` under `key` for `ttlSeconds`. */
   put(key: string, value: string, ttlSeconds: number): Promise<void>
   get(key: string): Promise<string | undefined>
-  /** Reads and deletes in one step: of callers racing for a key, exactly one gets its value. */
-  take(key: string): Promise<string | undefined>
   /**
    * Reads and deletes `key` and, only if it was there, sets `markerKey` to `markerValue` for
    * `ttlSeconds`, all in one atomic step: of callers racing for `key`, exactly one gets its value,

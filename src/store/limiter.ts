@@ -1,21 +1,22 @@
-// Adapts a rate-limiter-flexible limiter to our Limiter. Its two kinds of "no" stay apart: a
-// RateLimiterRes means over the limit; an Error means the store failed (rate-limiter-flexible has
-// already tried the insurance limiter, if there is one).
+// Adapts a rate-limiter-flexible Redis limiter to our Limiter. Its two kinds of "no" stay apart: a
+// RateLimiterRes means over the limit; an Error means the store failed. Then the insurance limiter
+// (in this process, bounded: memory-limiter.ts) counts instead, or, without one, the answer is 503.
 import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible'
 import type { RateLimitRule } from '../config/compile.js'
 import { GatehouseError } from '../errors.js'
 import type { Limiter, LimitState } from './index.js'
 
-const toState = (rule: RateLimitRule, res: RateLimiterRes | null, allowed: boolean): LimitState => ({
+const toState = (rule: RateLimitRule, res: RateLimiterRes, allowed: boolean): LimitState => ({
   allowed,
   limit: rule.points,
-  remaining: res ? Math.max(0, res.remainingPoints) : rule.points,
-  resetSeconds: res ? Math.max(1, Math.ceil(res.msBeforeNext / 1000)) : rule.duration,
+  remaining: Math.max(0, res.remainingPoints),
+  resetSeconds: Math.max(1, Math.ceil(res.msBeforeNext / 1000)),
 })
 
-export function adaptLimiter(limiter: RateLimiterAbstract, rule: RateLimitRule): Limiter {
-  const storeFailed = (cause: unknown) =>
-    new GatehouseError('service_unavailable', 'the rate limit store is unavailable', { reason: 'store_unavailable', cause })
+const storeFailed = (cause: unknown) =>
+  new GatehouseError('service_unavailable', 'the rate limit store is unavailable', { reason: 'store_unavailable', cause })
+
+export function adaptLimiter(limiter: RateLimiterAbstract, rule: RateLimitRule, insurance: Limiter | undefined): Limiter {
   return {
     rule,
     async consume(key) {
@@ -23,14 +24,15 @@ export function adaptLimiter(limiter: RateLimiterAbstract, rule: RateLimitRule):
         return toState(rule, await limiter.consume(key), true)
       } catch (err) {
         if (err instanceof RateLimiterRes) return toState(rule, err, false)
+        if (insurance) return insurance.consume(key)
         throw storeFailed(err)
       }
     },
-    async peek(key) {
+    async reward(key) {
       try {
-        const res = await limiter.get(key)
-        return toState(rule, res, res === null || res.remainingPoints > 0)
+        await limiter.reward(key)
       } catch (err) {
+        if (insurance) return insurance.reward(key)
         throw storeFailed(err)
       }
     },

@@ -1,6 +1,5 @@
-import { RateLimiterMemory } from 'rate-limiter-flexible'
 import type { Store } from './index.js'
-import { adaptLimiter } from './limiter.js'
+import { createMemoryLimiter } from './memory-limiter.js'
 
 const SWEEP_EVERY_MS = 60_000
 
@@ -24,16 +23,11 @@ export function createMemoryStore(): Store {
   return {
     kind: 'memory',
     ready: true,
-    limiter: (name, rule) => adaptLimiter(new RateLimiterMemory({ keyPrefix: name, points: rule.points, duration: rule.duration }), rule),
+    limiter: (_name, rule) => createMemoryLimiter(rule), // a limiter per name: keys never meet
     async put(key, value, ttlSeconds) {
       entries.set(key, { value, expiresAt: Date.now() + ttlSeconds * 1000 })
     },
     get: async (key) => live(key),
-    async take(key) {
-      const value = live(key)
-      entries.delete(key)
-      return value
-    },
     // Synchronous from the read to the marker: no other caller runs in between.
     async takeLeavingMarker(key, markerKey, markerValue, ttlSeconds) {
       const value = live(key)

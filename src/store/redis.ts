@@ -4,9 +4,10 @@
 // process's memory until Redis is back; `deny` answers 503.
 import { Redis, type Result } from 'ioredis'
 import type { FastifyBaseLogger } from 'fastify'
-import { RateLimiterMemory, RateLimiterRedis } from 'rate-limiter-flexible'
+import { RateLimiterRedis } from 'rate-limiter-flexible'
 import { stateUnavailable, type Store } from './index.js'
 import { adaptLimiter } from './limiter.js'
+import { createMemoryLimiter } from './memory-limiter.js'
 
 export interface RedisStoreOptions {
   readonly url: string
@@ -81,21 +82,14 @@ export function createRedisStore({ url, onRedisError, log, keyPrefix = 'gatehous
         points: rule.points,
         duration: rule.duration,
         rejectIfRedisNotReady: true,
-        ...(onRedisError === 'insurance'
-          ? { insuranceLimiter: new RateLimiterMemory({ keyPrefix: name, points: rule.points, duration: rule.duration }) }
-          : {}),
       })
-      return adaptLimiter(limiter, rule)
+      return adaptLimiter(limiter, rule, onRedisError === 'insurance' ? createMemoryLimiter(rule) : undefined)
     },
     async put(key, value, ttlSeconds) {
       await client.set(`${keyPrefix}:${key}`, value, 'EX', Math.max(1, Math.ceil(ttlSeconds))).catch(fail)
     },
     async get(key) {
       return (await client.get(`${keyPrefix}:${key}`).catch(fail)) ?? undefined
-    },
-    async take(key) {
-      // GETDEL (Redis 6.2+) is atomic: two instances racing for one code get it once between them.
-      return (await client.getdel(`${keyPrefix}:${key}`).catch(fail)) ?? undefined
     },
     async takeLeavingMarker(key, markerKey, markerValue, ttlSeconds) {
       const ttl = Math.max(1, Math.ceil(ttlSeconds))

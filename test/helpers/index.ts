@@ -286,3 +286,48 @@ export async function rawExchange(port: number, chunks: (string | { pauseMs: num
     })
   })
 }
+
+// ---------------------------------------------------------------------------------------------
+// The gateway as its own process: the build from global-setup.ts, `node bin.js --config FILE`.
+
+export interface GatewayProcess {
+  readonly url: string
+  readonly pid: number
+  /** What the process printed on stdout and stderr so far. */
+  output(): string
+  readonly exited: Promise<number | null>
+  /** SIGTERM to its PID, and waits for the exit. */
+  stop(): Promise<void>
+}
+
+export async function spawnGateway(yaml: string, options: { nodeArgs?: string[]; env?: Record<string, string> } = {}): Promise<GatewayProcess> {
+  const { spawn } = await import('node:child_process')
+  const { inject } = await import('vitest')
+  const port = await freePort()
+  const file = join(await tempDir(), 'gatehouse.yaml')
+  await writeFile(file, yaml)
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), inject('gatehouseBin'), '--config', file], {
+    env: { ...process.env, ...options.env, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  child.stdout.on('data', (c: Buffer) => (output += c.toString()))
+  child.stderr.on('data', (c: Buffer) => (output += c.toString()))
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  const started = Date.now()
+  const url = `http://127.0.0.1:${port}`
+  while (!(await fetch(`${url}/.well-known/jwks.json`).then((r) => r.ok, () => false))) {
+    if (child.exitCode !== null || Date.now() - started > 15_000) throw new Error(`the gateway did not start:\n${output}`)
+    await sleep(25)
+  }
+  return {
+    url,
+    pid: child.pid!,
+    output: () => output,
+    exited,
+    async stop() {
+      if (child.exitCode === null) process.kill(child.pid!, 'SIGTERM')
+      await exited
+    },
+  }
+}
