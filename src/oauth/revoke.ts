@@ -1,5 +1,5 @@
 // POST /oauth/revoke (RFC 7009). A client revokes its own tokens: a refresh token takes its whole
-// family with it (and the family's newest access token, §2.1); an access token is refused on
+// family with it (and the family's live access tokens, §2.1); an access token is refused on
 // routes until it would have expired. The answer is 200 whether or not the token was valid
 // (§2.2), so that it tells nothing about tokens the client does not own.
 import type { FastifyInstance, FastifyRequest } from 'fastify'

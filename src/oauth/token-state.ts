@@ -50,11 +50,16 @@ export interface RefreshRecord {
   readonly expiresAt: number
 }
 
-/** The access token issued last in a family, revoked with it. */
+/** The family's access tokens that have not expired yet, newest last: revoked with it. */
 export interface FamilyRecord {
-  readonly accessJti: string
-  readonly accessExp: number
+  readonly access: readonly AccessTokenRef[]
 }
+
+/**
+ * At most this many live access tokens are remembered per family (a client would have to rotate
+ * more often than every accessTokenTtl / 64 to pass it; the oldest are then forgotten).
+ */
+const MAX_FAMILY_ACCESS_TOKENS = 64
 
 /** The access token being recorded: its claims carry these. */
 export interface AccessTokenRef {
@@ -139,9 +144,15 @@ export function createTokenState(store: Store, clock: Clock, ttl: TokenLifetimes
 
     newFamilyId: (): string => randomUUID(),
 
-    /** The winner's write: the family's newest access token, for revokeFamily to find. */
+    /**
+     * The winner's write: adds an access token to its family, for revokeFamily to find. Read, then
+     * write: safe, because a family only grows by the one request that took its code or refresh
+     * token, and the next can only start from the token this one returns.
+     */
     async saveFamily(familyId: string, access: AccessTokenRef): Promise<void> {
-      const record: FamilyRecord = { accessJti: access.jti, accessExp: access.exp }
+      const family = await read<FamilyRecord>(store.get(familyKey(familyId)))
+      const live = (family?.access ?? []).filter((a) => a.exp > now())
+      const record: FamilyRecord = { access: [...live, { jti: access.jti, exp: access.exp }].slice(-MAX_FAMILY_ACCESS_TOKENS) }
       await store.put(familyKey(familyId), JSON.stringify(record), familyTtl)
     },
 
@@ -160,11 +171,11 @@ export function createTokenState(store: Store, clock: Clock, ttl: TokenLifetimes
       return true
     },
 
-    /** Revokes every refresh token of a family, and its newest access token: flag first, then read. */
+    /** Revokes every refresh token of a family, and its live access tokens: flag first, then read. */
     async revokeFamily(familyId: string): Promise<void> {
       await store.put(familyRevokedKey(familyId), '1', familyTtl)
       const family = await read<FamilyRecord>(store.get(familyKey(familyId)))
-      if (family) await state.revokeAccessToken(family.accessJti, family.accessExp)
+      await Promise.all((family?.access ?? []).map((a) => state.revokeAccessToken(a.jti, a.exp)))
     },
 
     /** Refused on routes until the token would have expired anyway. */

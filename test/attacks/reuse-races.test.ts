@@ -117,11 +117,15 @@ describe.each(setups)('reuse races ($name)', ({ redis: onRedis, instances }) => 
     const alive: string[] = []
     for (let trial = 0; trial < TRIALS; trial++) {
       const [a, b] = pair(trial)
-      const { refresh_token } = (await token(a, { grant_type: 'password', username: 'alice', password: 'alice-pw' })).json<{ refresh_token: string }>()
+      const first = (await token(a, { grant_type: 'password', username: 'alice', password: 'alice-pw' })).json<{ access_token: string; refresh_token: string }>()
+      const { refresh_token } = first
       const answers = await Promise.all([a, b].map((gw) => token(gw, { grant_type: 'refresh_token', refresh_token })))
       checkAnswers(answers)
       alive.push(...(await survivors(trial, answers, b, 'web')))
       expect((await token(a, { grant_type: 'refresh_token', refresh_token })).json()).toMatchObject({ error: 'invalid_grant' })
+      // The family's earlier access token (from before the rotation) goes with it too.
+      const earlier = await rawRequest(b.url, '/api/orders/1', { headers: { authorization: `Bearer ${first.access_token}` } })
+      if (earlier.status !== 401) alive.push(`trial ${trial}: the family's first access token (${earlier.status})`)
     }
     expect(alive).toEqual([])
   })
