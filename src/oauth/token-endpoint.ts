@@ -37,8 +37,10 @@ export function registerTokenEndpoint(app: FastifyInstance, deps: TokenEndpointD
     const { ip, key } = deps.resolveClientAddress(request.raw)
     const client = await deps.verifyClient(credentials, key) // counted per address, before the check
     checkIpAllowed(client.allowIps, ip, 'client') // a client gets tokens only from its own ranges
-    // Per client only once it has proven who it is: a stranger cannot spend its budget.
-    await consumeRateLimit(deps.tokenRequests, client.id, reply)
+    // Per client only once it has proven who it is, so that no stranger can spend its budget. A
+    // public client proves nothing (anyone can send its id), and it is many browsers at once: it is
+    // counted per client and address.
+    await consumeRateLimit(deps.tokenRequests, client.secret === undefined ? `${client.id} ${key}` : client.id, reply)
     return { client, addressKey: key }
   }
 

@@ -67,6 +67,20 @@ clients: [{ id: app, secretHash: "${await fastHash('s3cret')}" }]
     await gw.close()
   })
 
+  it('lets no stranger spend a public client\'s token budget by sending its id', async () => {
+    const gw = await startGateway(`${limits(3)}
+server: { trustedProxies: [127.0.0.1] }
+clients: [{ id: spa, type: public, redirectUris: ["http://app.example/cb"], grants: [authorization_code, refresh_token] }]
+`)
+    const redeem = (from: string) =>
+      rawRequest(gw.url, '/oauth/token', { method: 'POST', headers: { ...FORM, 'x-forwarded-for': from }, body: 'grant_type=authorization_code&client_id=spa&code=made-up&code_verifier=' + 'v'.repeat(43) })
+    const stranger = []
+    for (let i = 0; i < 4; i++) stranger.push((await redeem('198.51.100.66')).status)
+    expect(stranger).toEqual([400, 400, 400, 429])
+    expect((await redeem('203.0.113.5')).status).toBe(400) // a browser elsewhere still gets its code checked
+    await gw.close()
+  })
+
   it('keeps at most MAX_KEYS counters per limiter in memory, forgetting the least recently used', async () => {
     const limiter = createMemoryLimiter({ points: 1, duration: 60 }, 100)
     expect((await limiter.consume('first')).allowed).toBe(true)
