@@ -7,7 +7,7 @@ import { LRUCache } from 'lru-cache'
 import type { RateLimitRule } from '../config/compile.js'
 import type { Limiter, LimitState } from './index.js'
 
-/** Keys one limiter keeps; an entry costs about 150 bytes, so a full limiter about 7.5 MB. */
+/** Keys one limiter keeps; an entry costs about 230 bytes of heap, so a full limiter about 11 MiB. */
 export const MAX_KEYS = 50_000
 
 interface Window {
