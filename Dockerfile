@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # Build: compile TypeScript, then keep production dependencies only.
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -10,7 +10,7 @@ RUN npm run build && npm prune --omit=dev
 
 # Run: no compiler, no dev dependencies, not root. Mount the config (and keys) at /etc/gatehouse;
 # set server.host to 0.0.0.0 in it so that the port is reachable from outside the container.
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 ENV NODE_ENV=production \
     GATEHOUSE_CONFIG=/etc/gatehouse/gatehouse.yaml
 WORKDIR /app
