@@ -42,9 +42,13 @@ export async function forward(reply: FastifyReply, { route, target, client, prin
     slot.release()
     releaseBody()
   }
-  // 'close' comes when the response is done or the client went away, whichever is first.
-  if (reply.raw.closed || request.raw.destroyed) release()
-  else reply.raw.once('close', release)
+  // 'close' comes when the response is done or the client went away, whichever is first. A client
+  // that left while it waited for a connection is not forwarded at all.
+  if (reply.raw.closed || request.raw.socket.destroyed) {
+    release()
+    return reply
+  }
+  reply.raw.once('close', release)
   // The query string is taken raw from the request by reply-from; the path is the normalised one.
   return reply.from(route.upstreamOrigin + upstreamPath(route, target.path, target.encodedPath), {
     // timeoutMs covers the wait for a connection too: what is left of it goes to undici.

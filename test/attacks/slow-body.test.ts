@@ -79,6 +79,24 @@ describe('slow request bodies', () => {
     await gw.close()
   })
 
+  it('gives an address its slots back when its clients go away mid-request', async () => {
+    const slow = await startOrigin((_req, res) => setTimeout(() => res.end('late'), 300))
+    const gw = await startGateway(`
+server: { maxInFlightPerAddress: 2 }
+routes: [{ id: slow, path: /slow, upstream: "${slow.url}", auth: [] }]
+`)
+    try {
+      const aborted = ['127.0.0.5', '127.0.0.5'].map((localAddress) => rawRequest(gw.url, '/slow/x', { localAddress, timeoutMs: 50 }).catch((err: Error) => err.message))
+      expect(await Promise.all(aborted)).toEqual(['client timeout', 'client timeout'])
+      await sleep(400)
+      const again = await Promise.all(['127.0.0.5', '127.0.0.5'].map((localAddress) => rawRequest(gw.url, '/slow/y', { localAddress })))
+      expect(again.map((r) => r.status)).toEqual([200, 200])
+    } finally {
+      await gw.close()
+      await slow.close()
+    }
+  })
+
   it('counts the wait for an upstream connection in timeoutMs: 504, not an endless queue', async () => {
     const gw = await startGateway(await gatewayConfig(', requestBufferBytes: 0, maxInFlightPerAddress: 1000'))
     const token = await fetchToken(gw.url, 'reporting', 's3cret')
