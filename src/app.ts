@@ -95,6 +95,11 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
       'request completed',
     )
   })
+  // A client that leaves before its answer gets no onResponse: its line says so (nginx's 499), at
+  // info, since a stranger can make as many as it likes.
+  app.addHook('onRequestAbort', async (request) => {
+    request.log.info({ req: request, status: 499, ...request.audit, reason: request.audit?.reason ?? 'client_aborted' }, 'request aborted')
+  })
   app.setErrorHandler(errorHandler())
   app.setNotFoundHandler((request, reply) => sendError(request, reply, new GatehouseError('not_found', 'no route matches this request', { reason: 'no_route' })))
 

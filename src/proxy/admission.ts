@@ -48,7 +48,14 @@ export function createAdmission({ perOrigin, perAddress }: AdmissionLimits) {
    * Resolves with the time waited and the release; throws 429 past the per-address bound, 504 when
    * no connection came free in time.
    */
-  return async function admit(origin: string, addressKey: string, waitMs: number, routeId: string): Promise<{ waitedMs: number; release: Release }> {
+  return async function admit(
+    origin: string,
+    addressKey: string,
+    waitMs: number,
+    routeId: string,
+    /** Aborted when the client goes away: it stops waiting, and gives its place up. */
+    signal?: AbortSignal,
+  ): Promise<{ waitedMs: number; release: Release }> {
     const inFlight = byAddress.get(addressKey) ?? 0
     if (inFlight >= perAddress) {
       throw new GatehouseError('rate_limited', 'too many requests in flight from this address', {
@@ -72,15 +79,26 @@ export function createAdmission({ perOrigin, perAddress }: AdmissionLimits) {
     }
     const started = performance.now()
     return new Promise((resolve, reject) => {
+      const giveUp = (err: GatehouseError) => {
+        clearTimeout(waiter.timer)
+        signal?.removeEventListener('abort', onAbort)
+        slot.waiting.splice(slot.waiting.indexOf(waiter), 1)
+        leaveAddress(addressKey)
+        reject(err)
+      }
+      const onAbort = () => giveUp(new GatehouseError('invalid_request', 'the client went away', { reason: 'client_aborted' }))
       const waiter: Waiter = {
-        admit: () => resolve({ waitedMs: performance.now() - started, release }),
-        timer: setTimeout(() => {
-          slot.waiting.splice(slot.waiting.indexOf(waiter), 1)
-          leaveAddress(addressKey)
-          reject(new GatehouseError('gateway_timeout', 'the upstream did not answer in time', { reason: `upstream_queue_timeout:${routeId}` }))
-        }, waitMs),
+        admit: () => {
+          signal?.removeEventListener('abort', onAbort)
+          resolve({ waitedMs: performance.now() - started, release })
+        },
+        timer: setTimeout(
+          () => giveUp(new GatehouseError('gateway_timeout', 'the upstream did not answer in time', { reason: `upstream_queue_timeout:${routeId}` })),
+          waitMs,
+        ),
       }
       slot.waiting.push(waiter)
+      signal?.addEventListener('abort', onAbort, { once: true })
     })
   }
 }

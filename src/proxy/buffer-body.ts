@@ -3,7 +3,7 @@
 // socket and a little memory, never a pooled upstream connection. Larger bodies stream. The memory
 // this takes is bounded twice: per body (maxBytes) and for all bodies at once (totalBytes); past
 // the total, bodies stream too, and the per-address bound on requests in flight applies to them.
-import { Readable } from 'node:stream'
+import { finished, Readable } from 'node:stream'
 import { GatehouseError } from '../errors.js'
 
 export interface BufferLimits {
@@ -52,37 +52,36 @@ export function createBodyBuffering({ maxBytes, totalBytes }: BufferLimits) {
   }
 }
 
-/** Reads until the body ends or more than `limit` bytes have come, then pauses it. */
+/** The client went away (or was cut off by requestTimeout) before its body was complete. */
+export const bodyIncomplete = (cause?: unknown) =>
+  new GatehouseError('invalid_request', 'the request body was not received in full', { reason: 'body_incomplete', cause })
+
+/**
+ * Reads until the body ends or more than `limit` bytes have come, then pauses it. stream.finished
+ * settles for a body whose client has already gone (destroyed before we listened) as for one that
+ * goes later, so this never waits for events that will not come.
+ */
 function readUpTo(body: Readable, limit: number): Promise<{ chunks: Buffer[]; size: number; ended: boolean }> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let size = 0
-    const done = () => {
-      body.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose)
-    }
     const onData = (chunk: Buffer) => {
       chunks.push(chunk)
       size += chunk.length
       if (size > limit) {
         body.pause()
-        done()
+        stopWatching()
+        body.off('data', onData)
         resolve({ chunks, size, ended: false })
       }
     }
-    const onEnd = () => {
-      done()
-      resolve({ chunks, size, ended: true })
-    }
-    const onError = (err: Error) => {
-      done()
-      reject(err)
-    }
-    // A client that goes away mid-body (or is cut off by requestTimeout) closes without an end.
-    const onClose = () => {
-      done()
-      reject(new GatehouseError('invalid_request', 'the request body was not received in full', { reason: 'body_incomplete' }))
-    }
-    body.on('data', onData).once('end', onEnd).once('error', onError).once('close', onClose)
+    const stopWatching = finished(body, { writable: false }, (err) => {
+      stopWatching()
+      body.off('data', onData)
+      if (err) reject(bodyIncomplete(err))
+      else resolve({ chunks, size, ended: true })
+    })
+    body.on('data', onData)
   })
 }
 

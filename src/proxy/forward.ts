@@ -9,7 +9,7 @@ import { injectIdentityHeaders } from '../pipeline/identity-headers.js'
 import type { Decision } from '../pipeline/index.js'
 import { upstreamPath } from '../pipeline/match-route.js'
 import type { Admission } from './admission.js'
-import type { createBodyBuffering } from './buffer-body.js'
+import { bodyIncomplete, type createBodyBuffering } from './buffer-body.js'
 import { isBodyTooLarge, limitBody } from './limit-body.js'
 
 type BodyBuffering = ReturnType<typeof createBodyBuffering>
@@ -31,9 +31,11 @@ export async function forward(reply: FastifyReply, { route, target, client, prin
     releaseBody = prepared.release
     request.body = limitBody(prepared.body, route.maxBodyBytes)
   }
+  const left = new AbortController()
+  reply.raw.once('close', () => left.abort())
   let slot
   try {
-    slot = await admit(route.upstreamOrigin, client.key, route.timeoutMs, route.id)
+    slot = await admit(route.upstreamOrigin, client.key, route.timeoutMs, route.id, left.signal)
   } catch (err) {
     releaseBody()
     throw err
@@ -61,7 +63,8 @@ export async function forward(reply: FastifyReply, { route, target, client, prin
       return headers
     },
     onError: (reply, { error }) => {
-      reply.send(upstreamError(route.id, error))
+      // A client that left mid-body made the upstream request fail: that is no upstream error.
+      reply.send(request.raw.socket.destroyed ? bodyIncomplete(error) : upstreamError(route.id, error))
     },
   })
 }

@@ -3,9 +3,11 @@
 // 100 kB and send a byte a second. Streamed upstream as they came, they held every pooled upstream
 // connection, and another client's request to the same upstream waited in undici's queue, where
 // no timeout counted, for as long as the uploads lasted.
-import { connect, type Socket } from 'node:net'
+import { createServer } from 'node:http'
+import { connect, type AddressInfo, type Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { fastHash, fetchToken, rawRequest, sleep, startGateway, startOrigin, type Gateway, type Origin } from '../helpers/index.js'
+import { hashSecret } from '../../src/oauth/secret-hash.js'
+import { basic, fastHash, fetchToken, rawRequest, sleep, startGateway, startOrigin, type Gateway, type Origin } from '../helpers/index.js'
 
 let origin: Origin
 const sockets: Socket[] = []
@@ -94,6 +96,54 @@ routes: [{ id: slow, path: /slow, upstream: "${slow.url}", auth: [] }]
     } finally {
       await gw.close()
       await slow.close()
+    }
+  })
+
+  // Found by an outside review: a client that reset while its request was still being
+  // authenticated left a body that was destroyed before anyone listened; the buffering waited for
+  // events that never came, kept its share of requestBufferTotalBytes for good, and so, after a few
+  // such requests, every body streamed again and slow uploads could hold the pool.
+  it('gives the buffer share back when the client reset before its body was read', async () => {
+    // An upstream that notes when a request's head arrives, before its body.
+    const heads: number[] = []
+    const upstream = createServer((req, res) => {
+      heads.push(performance.now())
+      req.resume().on('end', () => res.end('ok'))
+    })
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
+    const clients = await Promise.all(Array.from({ length: 8 }, async (_, i) => `  - { id: c${i}, secretHash: "${await hashSecret('s3cret', { logN: 12 })}" }`))
+    const gw = await startGateway(`
+server: { requestBufferTotalBytes: 2097152 }
+clients:
+${clients.join('\n')}
+routes: [{ id: upload, path: /upload, upstream: "http://127.0.0.1:${(upstream.address() as AddressInfo).port}", auth: [basic] }]
+`)
+    try {
+      for (let i = 0; i < 8; i++) {
+        // The reset arrives while scrypt checks this client's secret for the first time.
+        const socket = connect({ port: gw.port, host: '127.0.0.1' })
+        await new Promise((resolve) => socket.once('connect', resolve))
+        socket.write(`POST /upload/f HTTP/1.1\r\nHost: gw\r\nAuthorization: ${basic(`c${i}`, 's3cret')}\r\nContent-Length: 1048576\r\n\r\nabc`)
+        await sleep(2)
+        socket.resetAndDestroy()
+      }
+      await sleep(300)
+      // A 1 MiB body sent in two halves, 300 ms apart: buffered, it reaches the upstream only whole.
+      const socket = connect({ port: gw.port, host: '127.0.0.1' })
+      await new Promise((resolve) => socket.once('connect', resolve))
+      socket.on('data', () => undefined)
+      socket.write(`POST /upload/g HTTP/1.1\r\nHost: gw\r\nAuthorization: ${basic('c0', 's3cret')}\r\nContent-Length: 1048576\r\n\r\n${'z'.repeat(524_288)}`)
+      await sleep(300)
+      const secondHalf = performance.now()
+      socket.write('z'.repeat(524_288))
+      for (let i = 0; i < 100 && heads.length === 0; i++) await sleep(10)
+      socket.destroy()
+      expect(heads).toHaveLength(1)
+      expect(heads[0]!).toBeGreaterThan(secondHalf)
+    } finally {
+      await gw.close()
+      upstream.closeAllConnections()
+      upstream.close()
     }
   })
 
