@@ -45,7 +45,7 @@ declare module 'fastify' {
 }
 
 /** Keep-alive connections per upstream origin; requests past it wait in admission, under timeoutMs. */
-const UPSTREAM_CONNECTIONS = 128
+const UPSTREAM_CONNECTIONS = 256
 
 export interface AppOptions {
   /** pino options (level, stream) over the defaults: JSON at server.logLevel on stdout; false: no logs. */
@@ -177,7 +177,7 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
   })
   const forwarding = {
     prepareBody: createBodyBuffering({ maxBytes: config.server.requestBufferBytes, totalBytes: config.server.requestBufferTotalBytes }),
-    admit: createAdmission({ perOrigin: UPSTREAM_CONNECTIONS, perAddress: config.server.maxInFlightPerAddress }),
+    admission: createAdmission({ perOrigin: UPSTREAM_CONNECTIONS, perAddress: config.server.maxInFlightPerAddress }),
   }
   await app.register(async (proxy) => {
     // Bodies are streamed upstream untouched, whatever their type.

@@ -314,7 +314,7 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
       ipv6Subnet: raw.server?.ipv6Subnet ?? 64,
       requestBufferBytes: raw.server?.requestBufferBytes ?? 1024 * 1024,
       requestBufferTotalBytes: raw.server?.requestBufferTotalBytes ?? 64 * 1024 * 1024,
-      maxInFlightPerAddress: raw.server?.maxInFlightPerAddress ?? 64,
+      maxInFlightPerAddress: raw.server?.maxInFlightPerAddress ?? 32,
       headersTimeout,
       requestTimeout,
       keepAliveTimeout: durationSeconds(raw.server?.keepAliveTimeout ?? 72),

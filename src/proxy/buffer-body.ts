@@ -2,7 +2,8 @@
 // proxy_request_buffering does, so that a client sending its body one byte a second holds its own
 // socket and a little memory, never a pooled upstream connection. Larger bodies stream. The memory
 // this takes is bounded twice: per body (maxBytes) and for all bodies at once (totalBytes); past
-// the total, bodies stream too, and the per-address bound on requests in flight applies to them.
+// the total, or past an address's share of it, bodies stream too, and the per-address bound on
+// requests in flight applies to them.
 import { finished, Readable } from 'node:stream'
 import { GatehouseError } from '../errors.js'
 
@@ -12,6 +13,9 @@ export interface BufferLimits {
   /** All buffered bodies together. */
   readonly totalBytes: number
 }
+
+/** One address may use this share of totalBytes at once, so that a few cannot take all of it. */
+export const ADDRESS_SHARE = 1 / 8
 
 export interface PreparedBody {
   readonly body: Readable
@@ -24,19 +28,28 @@ const bodyTooLarge = () =>
 
 export function createBodyBuffering({ maxBytes, totalBytes }: BufferLimits) {
   let reserved = 0
+  // Entries only while an address has bodies buffered: bounded by requests in flight.
+  const byAddress = new Map<string, number>()
+  const perAddress = Math.floor(totalBytes * ADDRESS_SHARE)
 
-  /** Reads `body` in full when it is small enough and the budget allows; otherwise streams it. */
-  return async function prepareBody(body: Readable, declaredLength: number | undefined, routeMaxBytes: number): Promise<PreparedBody> {
+  /** Reads `body` in full when it is small enough and the budgets allow; otherwise streams it. */
+  return async function prepareBody(body: Readable, declaredLength: number | undefined, routeMaxBytes: number, addressKey: string): Promise<PreparedBody> {
     const streamed = { body, release: () => undefined }
     if (maxBytes === 0 || (declaredLength !== undefined && declaredLength > maxBytes)) return streamed
     // A chunked body may be up to maxBytes before we know it is larger.
     const share = Math.min(declaredLength ?? maxBytes, maxBytes)
-    if (reserved + share > totalBytes) return streamed
+    const addressUses = byAddress.get(addressKey) ?? 0
+    if (reserved + share > totalBytes || addressUses + share > perAddress) return streamed
     reserved += share
+    byAddress.set(addressKey, addressUses + share)
     let released = false
     const release = () => {
-      if (!released) reserved -= share
+      if (released) return
       released = true
+      reserved -= share
+      const left = byAddress.get(addressKey)! - share
+      if (left === 0) byAddress.delete(addressKey)
+      else byAddress.set(addressKey, left)
     }
     try {
       const { chunks, size, ended } = await readUpTo(body, Math.min(maxBytes, routeMaxBytes))

@@ -8,7 +8,7 @@ import { GatehouseError } from '../errors.js'
 import { injectIdentityHeaders } from '../pipeline/identity-headers.js'
 import type { Decision } from '../pipeline/index.js'
 import { upstreamPath } from '../pipeline/match-route.js'
-import type { Admission } from './admission.js'
+import { clientAborted, type Admission, type Release } from './admission.js'
 import { bodyIncomplete, type createBodyBuffering } from './buffer-body.js'
 import { isBodyTooLarge, limitBody } from './limit-body.js'
 
@@ -19,42 +19,50 @@ const RESPONSE_HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'tr
 
 export interface ForwardDeps {
   readonly prepareBody: BodyBuffering
-  readonly admit: Admission
+  readonly admission: Admission
 }
 
-export async function forward(reply: FastifyReply, { route, target, client, principal }: Decision, { prepareBody, admit }: ForwardDeps): Promise<FastifyReply> {
+export async function forward(reply: FastifyReply, { route, target, client, principal }: Decision, { prepareBody, admission }: ForwardDeps): Promise<FastifyReply> {
   const request = reply.request
-  let releaseBody = () => {}
-  if (request.body) {
-    const declared = request.headers['content-length']
-    const prepared = await prepareBody(request.body as Readable, declared === undefined ? undefined : Number(declared), route.maxBodyBytes)
-    releaseBody = prepared.release
-    request.body = limitBody(prepared.body, route.maxBodyBytes)
-  }
+  // What this request holds (its place among its address's, its buffer share, its connection),
+  // all given back when the response is done or the client goes away, whichever comes first.
+  if (reply.raw.closed || request.raw.socket.destroyed) throw clientAborted() // its 'close' has come and gone
+  const held: Release[] = []
   const left = new AbortController()
-  reply.raw.once('close', () => left.abort())
-  let slot
+  const releaseAll = () => {
+    for (const release of held.splice(0)) release()
+  }
+  reply.raw.once('close', () => {
+    left.abort()
+    releaseAll()
+  })
+  const hold = (release: Release) => {
+    held.push(release)
+    if (left.signal.aborted) {
+      releaseAll()
+      throw clientAborted()
+    }
+  }
+  let waitedMs: number
   try {
-    slot = await admit(route.upstreamOrigin, client.key, route.timeoutMs, route.id, left.signal)
+    hold(admission.enter(client.key))
+    if (request.body) {
+      const declared = request.headers['content-length']
+      const prepared = await prepareBody(request.body as Readable, declared === undefined ? undefined : Number(declared), route.maxBodyBytes, client.key)
+      hold(prepared.release)
+      request.body = limitBody(prepared.body, route.maxBodyBytes)
+    }
+    const slot = await admission.upstreamSlot(route.upstreamOrigin, route.timeoutMs, route.id, left.signal)
+    hold(slot.release)
+    waitedMs = slot.waitedMs
   } catch (err) {
-    releaseBody()
+    releaseAll()
     throw err
   }
-  const release = () => {
-    slot.release()
-    releaseBody()
-  }
-  // 'close' comes when the response is done or the client went away, whichever is first. A client
-  // that left while it waited for a connection is not forwarded at all.
-  if (reply.raw.closed || request.raw.socket.destroyed) {
-    release()
-    return reply
-  }
-  reply.raw.once('close', release)
   // The query string is taken raw from the request by reply-from; the path is the normalised one.
   return reply.from(route.upstreamOrigin + upstreamPath(route, target.path, target.encodedPath), {
     // timeoutMs covers the wait for a connection too: what is left of it goes to undici.
-    timeout: Math.max(1, Math.round(route.timeoutMs - slot.waitedMs)),
+    timeout: Math.max(1, Math.round(route.timeoutMs - waitedMs)),
     // reply-from retries a GET answered 503 up to ten times by default; a gateway passes it on.
     retryDelay: () => null,
     rewriteRequestHeaders: (_req, headers) => injectIdentityHeaders(headers, route, principal, client),
