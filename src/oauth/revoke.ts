@@ -42,8 +42,10 @@ export function registerRevocationEndpoint(app: FastifyInstance, deps: OwnTokenD
       const verified = await deps.verifyAccessToken(token).catch(() => undefined)
       if (verified && verified.claims.client_id === client.id) await deps.state.revokeAccessToken(verified.claims.jti, verified.claims.exp)
     } else {
-      const record = await deps.state.peekRefreshToken(token)
-      if (record && record.clientId === client.id) await deps.state.revokeFamily(record.familyId)
+      // A rotated-out refresh token still names its family: its owner revoking it (logging out
+      // after a thief rotated it, or while a rotation runs) takes the family with it.
+      const owned = (await deps.state.peekRefreshToken(token)) ?? (await deps.state.usedRefreshToken(token))
+      if (owned?.clientId === client.id) await deps.state.revokeFamily(owned.familyId)
     }
     return reply.code(200).send()
   })

@@ -68,8 +68,10 @@ export interface AccessTokenRef {
 }
 
 /** What a used code or refresh token leaves behind. */
-interface UsedMarker {
+export interface UsedMarker {
   readonly familyId: string
+  /** Whose refresh token it was, so that its owner can still revoke the family (RFC 7009). */
+  readonly clientId?: string
 }
 
 export interface TokenLifetimes {
@@ -101,7 +103,7 @@ export function createTokenState(store: Store, clock: Clock, ttl: TokenLifetimes
   // A refresh token saved after its family's flag is withdrawn by its writer (withdrawIfRevoked),
   // so every one that remains was saved before the flag, and expires before it.
   const familyTtl = Math.max(ttl.accessTokenTtl, ttl.refreshTokenTtl)
-  const marker = (familyId: string) => JSON.stringify({ familyId } satisfies UsedMarker)
+  const marker = (used: UsedMarker) => JSON.stringify(used)
 
   const state = {
     async saveCode(record: Omit<CodeRecord, 'expiresAt'>): Promise<string> {
@@ -114,7 +116,7 @@ export function createTokenState(store: Store, clock: Clock, ttl: TokenLifetimes
     /** Redeems a code once. Its marker names a new family, which everything it issues joins. */
     async redeemCode(code: string): Promise<CodeRedemption> {
       const familyId = state.newFamilyId()
-      const record = await read<CodeRecord>(store.takeLeavingMarker(codeKey(code), codeUsedKey(code), marker(familyId), familyTtl))
+      const record = await read<CodeRecord>(store.takeLeavingMarker(codeKey(code), codeUsedKey(code), marker({ familyId }), familyTtl))
       if (record) return record.expiresAt > now() ? { status: 'redeemed', record, familyId } : { status: 'unknown' }
       const used = await read<UsedMarker>(store.get(codeUsedKey(code)))
       return used ? { status: 'replayed', familyId: used.familyId } : { status: 'unknown' }
@@ -133,14 +135,13 @@ export function createTokenState(store: Store, clock: Clock, ttl: TokenLifetimes
     },
 
     /** Uses a refresh token up, leaving a marker that names its family; false when another request took it first. */
-    async useRefreshToken(token: string, familyId: string): Promise<boolean> {
-      return (await store.takeLeavingMarker(refreshKey(token), refreshUsedKey(token), marker(familyId), familyTtl)) !== undefined
+    async useRefreshToken(token: string, record: RefreshRecord): Promise<boolean> {
+      const used = marker({ familyId: record.familyId, clientId: record.clientId })
+      return (await store.takeLeavingMarker(refreshKey(token), refreshUsedKey(token), used, familyTtl)) !== undefined
     },
 
-    /** The family of a refresh token that was already used, if it was one of ours. */
-    async familyOfUsedRefreshToken(token: string): Promise<string | undefined> {
-      return (await read<UsedMarker>(store.get(refreshUsedKey(token))))?.familyId
-    },
+    /** What a refresh token that was already used left behind, if it was one of ours. */
+    usedRefreshToken: (token: string): Promise<UsedMarker | undefined> => read<UsedMarker>(store.get(refreshUsedKey(token))),
 
     newFamilyId: (): string => randomUUID(),
 

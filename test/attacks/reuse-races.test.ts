@@ -130,6 +130,25 @@ describe.each(setups)('reuse races ($name)', ({ redis: onRedis, instances }) => 
     expect(alive).toEqual([])
   })
 
+  // Found by an outside review: revocation (RFC 7009) looked only at live refresh tokens, so a
+  // thief who rotated a stolen one first kept the session after its owner logged out, and a
+  // revocation racing a rotation was lost in about a quarter of trials.
+  it(`revokes the family when its owner revokes a refresh token that was rotated, also mid-rotation (${TRIALS} trials)`, async () => {
+    const alive: string[] = []
+    const revoke = (gw: Gateway, refresh_token: string) =>
+      rawRequest(gw.url, '/oauth/revoke', { method: 'POST', headers: { ...FORM, authorization: basic('web', 's3cret') }, body: form({ token: refresh_token }) })
+    for (let trial = 0; trial < TRIALS; trial++) {
+      const [a, b] = pair(trial)
+      const { refresh_token } = (await token(a, { grant_type: 'password', username: 'alice', password: 'alice-pw' })).json<{ refresh_token: string }>()
+      // Even trials: the thief's rotation is done before the owner revokes; odd: they race.
+      const rotate = () => token(a, { grant_type: 'refresh_token', refresh_token })
+      const answers = trial % 2 === 0 ? [await rotate(), await revoke(b, refresh_token)] : await Promise.all([rotate(), revoke(b, refresh_token)])
+      expect(answers[1]!.status).toBe(200)
+      alive.push(...(await survivors(trial, [answers[0]!], b, 'web')))
+    }
+    expect(alive).toEqual([])
+  })
+
   it.each(['web', 'coder'])(`revokes what a code issued when it is redeemed twice at once, for %s (${TRIALS} trials)`, async (client) => {
     const alive: string[] = []
     for (let trial = 0; trial < TRIALS; trial++) {

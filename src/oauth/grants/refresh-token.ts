@@ -23,9 +23,9 @@ export async function rotateRefreshToken(ctx: RefreshContext, token: string, req
   const { client, state } = ctx
   const record = await state.peekRefreshToken(token)
   if (!record) {
-    const familyId = await state.familyOfUsedRefreshToken(token)
-    if (familyId) {
-      await state.revokeFamily(familyId)
+    const used = await state.usedRefreshToken(token)
+    if (used) {
+      await state.revokeFamily(used.familyId)
       throw refreshReused()
     }
     throw invalidGrant('the refresh token is invalid or expired', 'refresh_invalid')
@@ -37,7 +37,7 @@ export async function rotateRefreshToken(ctx: RefreshContext, token: string, req
   if (!user) throw invalidGrant('the user no longer exists', 'refresh_user_unknown')
   const stillAllowed = record.scopes.filter((s) => client.scopes.includes(s) && user.scopes.includes(s))
   const scopes = grantScopes(requestedScope, stillAllowed)
-  if (!(await state.useRefreshToken(token, record.familyId))) {
+  if (!(await state.useRefreshToken(token, record))) {
     await state.revokeFamily(record.familyId)
     throw refreshReused()
   }
