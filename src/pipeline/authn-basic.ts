@@ -1,7 +1,8 @@
 // The Basic authenticator: a client's id and secret on every request (RFC 7617). scrypt is slow on
-// purpose, so a verified header is remembered for a short while, under a keyed hash (HMAC with a
-// key made at start), never the secret itself. An entry counts only while the config still holds
-// the very client object it was verified against, so a changed or removed client invalidates it.
+// purpose, so verified credentials are remembered for a short while, under a keyed hash (HMAC with
+// a key made at start) of the id and secret, never the secret itself. An entry counts only while
+// the config still holds the very client object it was verified against, so a changed or removed
+// client invalidates it.
 import { createHmac, randomBytes } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import type { Client } from '../config/compile.js'
@@ -33,16 +34,18 @@ export function basicAuthenticator({ clients, verifyClient }: BasicDeps): Authen
   return async ({ headers, addressKey }) => {
     const authorization = headers.authorization
     if (authorization === undefined || !isBasicScheme(authorization)) return NOT_MINE
-    const cacheKey = createHmac('sha256', hmacKey).update(authorization).digest('base64url')
-    const cached = verified.get(cacheKey)
-    if (cached !== undefined && clients().get(cached.id) === cached) return principalOf(cached)
-
     let credentials
     try {
       credentials = parseBasicCredentials(authorization)
     } catch {
       throw invalidClient('basic_malformed', true)
     }
+    // Keyed by what the header says, not how it is spelled: spaces, the scheme's case or
+    // percent-encoding must not buy a fresh scrypt check for credentials already verified.
+    const cacheKey = createHmac('sha256', hmacKey).update(credentials.id).update('\0').update(credentials.secret).digest('base64url')
+    const cached = verified.get(cacheKey)
+    if (cached !== undefined && clients().get(cached.id) === cached) return principalOf(cached)
+
     // Public clients have no secret to send; Basic on a route is for confidential clients only.
     const client = await verifyClient({ ...credentials, method: 'client_secret_basic' }, addressKey)
     verified.set(cacheKey, client)

@@ -139,6 +139,13 @@ describe('the verified-credentials cache', () => {
     expect(await authenticate(input)).toMatchObject({ clientId: 'reporting' })
     expect(await authenticate(input)).toMatchObject({ clientId: 'reporting' })
     expect(verifications).toBe(1)
+    // Another spelling of the same credentials is no fresh scrypt check (an outside review made one
+    // per request, with a header that differed in spaces, case or percent-encoding).
+    const b64 = (text: string) => Buffer.from(text).toString('base64')
+    for (const spelling of [`Basic   ${b64('reporting:s3cret')}`, `bAsIc ${b64('reporting:s3cret')}  `, `Basic ${b64('reportin%67:s3cre%74')}`]) {
+      expect(await authenticate({ ...input, headers: { authorization: spelling } })).toMatchObject({ clientId: 'reporting' })
+    }
+    expect(verifications).toBe(1)
 
     clients = new Map([['reporting', await makeClient('rotated')]]) // the secret was rotated
     await expect(authenticate(input)).rejects.toMatchObject({ code: 'invalid_client' })
