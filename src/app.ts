@@ -10,15 +10,15 @@ import { answerClientError, countHeader } from './http/client-error.js'
 import { loggerOptions, type LoggerOptions } from './http/logging.js'
 import { errorHandler, sendError } from './http/reply-error.js'
 import { createAccessTokenIssuer, createAccessTokenVerifier, systemClock, type Clock } from './oauth/access-token.js'
-import { registerAuthorizeEndpoint } from './oauth/authorize.js'
+import { AUTHORIZE_PATH, registerAuthorizeEndpoint } from './oauth/authorize.js'
 import { createClientVerifier } from './oauth/client-auth.js'
-import { registerDiscovery } from './oauth/discovery.js'
+import { JWKS_PATH, METADATA_PATH, registerDiscovery } from './oauth/discovery.js'
 import { registerFormParser } from './oauth/form-params.js'
 import { createTokenIssuer } from './oauth/grants/issue-tokens.js'
-import { registerIntrospectionEndpoint } from './oauth/introspect.js'
+import { INTROSPECT_PATH, registerIntrospectionEndpoint } from './oauth/introspect.js'
 import { deriveKey, loadSigningKeys, type SigningKeys } from './oauth/keys.js'
 import { decoyHashLike } from './oauth/secret-hash.js'
-import { registerRevocationEndpoint } from './oauth/revoke.js'
+import { REVOKE_PATH, registerRevocationEndpoint } from './oauth/revoke.js'
 import { registerTokenEndpoint } from './oauth/token-endpoint.js'
 import { createTokenState } from './oauth/token-state.js'
 import { createUserVerifier } from './oauth/user-auth.js'
@@ -163,6 +163,14 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
     routes: config.routes,
     clients,
     resolveClientAddress,
+    reservedPaths: new Map([
+      ...config.tokenEndpoint.paths.flatMap((p) => [[p, 'POST'], [`${p === '/' ? '' : p}/refresh`, 'POST']] as const),
+      [AUTHORIZE_PATH, 'GET, HEAD, POST'],
+      [REVOKE_PATH, 'POST'],
+      [INTROSPECT_PATH, 'POST'],
+      [JWKS_PATH, 'GET, HEAD'],
+      [METADATA_PATH, 'GET, HEAD'],
+    ]),
     authenticators: {
       bearer: bearerAuthenticator({
         verifyAccessToken,

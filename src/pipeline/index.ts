@@ -13,6 +13,7 @@ import { matchRoute } from './match-route.js'
 import { normaliseRequestTarget, type RequestTarget } from './normalise-path.js'
 import type { Principal } from './principal.js'
 import { consumeRateLimit } from './rate-limit.js'
+import { checkNotReserved, type ReservedPaths } from './reserved-paths.js'
 import { GatehouseError } from '../errors.js'
 
 /** What the pipeline decided: the request may go to `route`'s upstream as `principal`. */
@@ -28,16 +29,19 @@ export interface PipelineDeps {
   readonly routes: readonly RouteRule[]
   readonly clients: () => ReadonlyMap<string, Client>
   readonly resolveClientAddress: (req: FastifyRequest['raw']) => ClientAddress
+  /** The authorization server's paths: never proxied. */
+  readonly reservedPaths: ReservedPaths
   readonly authenticators: Authenticators
   /** By route id and by client id, for those that have a rateLimit. */
   readonly routeLimiters: ReadonlyMap<string, Limiter>
   readonly clientLimiters: ReadonlyMap<string, Limiter>
 }
 
-export function createPipeline({ routes, clients, resolveClientAddress, authenticators, routeLimiters, clientLimiters }: PipelineDeps) {
+export function createPipeline({ routes, clients, resolveClientAddress, reservedPaths, authenticators, routeLimiters, clientLimiters }: PipelineDeps) {
   return async function runPipeline(request: FastifyRequest, reply: FastifyReply): Promise<Decision> {
     const client = resolveClientAddress(request.raw)
     const target = normaliseRequestTarget(request.raw.url ?? '')
+    checkNotReserved(reservedPaths, target.path, request.method)
     const route = matchRoute(routes, target.path, request.method)
     request.audit.route = route.id // refusals from here on are logged with their route
     checkIpAllowed(route.allowIps, client.ip, 'route')

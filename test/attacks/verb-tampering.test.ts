@@ -77,3 +77,43 @@ describe('verb tampering', () => {
     expect(line).toMatchObject({ status: 401, route: 'admin', reason: expect.stringMatching(/^bearer_malformed|token_/) })
   })
 })
+
+// Found by an outside review: behind a public catch-all route, the authorization server's paths in
+// another spelling or with another method were proxied. `POST /OAUTH/TOKEN` would hand a client
+// secret to the upstream; `OPTIONS /oauth/token` let the upstream answer for the gateway.
+describe('the authorization server paths behind a catch-all route', () => {
+  let open: Gateway
+  beforeAll(async () => {
+    open = await startGateway(`
+tokenEndpoint: { paths: [/passport/token] }
+routes: [{ id: everything, path: /, upstream: "${origin.url}", auth: [] }]
+`)
+  })
+  afterAll(() => open?.close())
+
+  it.each([
+    ['POST', '/OAUTH/TOKEN', 404],
+    ['POST', '/oauth//token', 404],
+    ['POST', '/oauth/token/', 404],
+    ['POST', '/oauth/%74oken', 401], // fastify decodes it to /oauth/token: the token endpoint answers
+    ['POST', '/Passport/Token/refresh', 404],
+    ['OPTIONS', '/oauth/token', 405],
+    ['OPTIONS', '/passport/token', 405],
+    ['GET', '/oauth/revoke', 405],
+    ['DELETE', '/oauth/introspect', 405],
+    ['PUT', '/.well-known/jwks.json', 405],
+    ['GET', '/.WELL-KNOWN/oauth-authorization-server', 404],
+    ['PATCH', '/oauth/authorize', 405],
+  ])('never proxies %s %s', async (method, path, status) => {
+    const form = method === 'POST' ? { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials&client_id=x&client_secret=s3cret' } : {}
+    const res = await rawRequest(open.url, path, { method, ...form })
+    expect(res.status).toBe(status)
+    if (status === 405) expect(res.headers.allow).toBeTruthy()
+    expect(origin.received).toHaveLength(0)
+  })
+
+  it('still proxies everything else', async () => {
+    expect((await rawRequest(open.url, '/oauth/other', { method: 'POST', body: 'x' })).status).toBe(200)
+    expect(origin.received).toHaveLength(1)
+  })
+})
