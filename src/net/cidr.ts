@@ -2,11 +2,14 @@
 import { BlockList, isIP } from 'node:net'
 import ipaddr from 'ipaddr.js'
 
-/** Folds an IPv4-mapped IPv6 address (::ffff:10.0.0.1) to its IPv4 form, so one rule covers both. */
+/**
+ * Folds an IPv4-mapped IPv6 address to its IPv4 form, so one rule and one counter cover both; in
+ * any spelling (`::ffff:10.0.0.1`, `::ffff:a00:1`), through ipaddr.js.
+ */
 export function canonicalIp(address: string): string {
-  if (address.length > 7 && address.charCodeAt(0) === 58 /* : */ && /^::ffff:/i.test(address)) {
-    const v4 = address.slice(7)
-    if (isIP(v4) === 4) return v4
+  if (address.length > 7 && address.charCodeAt(0) === 58 /* : */ && /^::ffff:/i.test(address) && ipaddr.isValid(address)) {
+    const parsed = ipaddr.parse(address)
+    if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) return (parsed as ipaddr.IPv6).toIPv4Address().toString()
   }
   return address
 }

@@ -76,6 +76,15 @@ describe('per-address limits and allow-lists', () => {
     expect((await via(gw, '198.51.100.1:443', '/partner/x', { authorization: `Bearer ${access_token}` })).status).toBe(403)
   })
 
+  // Found by an outside review: the hex spelling of an IPv4-mapped address was not folded to IPv4,
+  // so it had a budget of its own, and every such address was keyed as the one network ::/64.
+  it('counts an IPv4-mapped address in any spelling as the IPv4 address', async () => {
+    const statuses = []
+    for (const spelling of ['::ffff:cb00:7108', '203.0.113.8', '::FFFF:203.0.113.8']) statuses.push((await via(gw, spelling)).status)
+    expect(statuses).toEqual([200, 200, 429])
+    expect((await via(gw, '::ffff:cb00:7109')).status).toBe(200) // 203.0.113.9: another address, not one shared ::/64
+  })
+
   it('takes the trusted proxy as the client when it forwards something that is no address', async () => {
     for (const junk of ['not-an-ip', 'unknown', '_hidden', '1.2.3.4:99999', `${'9'.repeat(2000)}`]) {
       const res = await via(gw, junk, '/partner/x')
