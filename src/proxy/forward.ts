@@ -24,17 +24,28 @@ export interface ForwardDeps {
 
 export async function forward(reply: FastifyReply, { route, target, client, principal }: Decision, { prepareBody, admission }: ForwardDeps): Promise<FastifyReply> {
   const request = reply.request
-  // What this request holds (its place among its address's, its buffer share, its connection),
-  // all given back when the response is done or the client goes away, whichever comes first.
   if (reply.raw.closed || request.raw.socket.destroyed) throw clientAborted() // its 'close' has come and gone
+  // What this request holds: its place among its address's requests, its buffer share, its
+  // upstream connection. All of it is given back when the upstream exchange is over. A client that
+  // leaves does not end that exchange: undici waits on for the upstream's answer (reply-from has no
+  // way to abort it), so a request whose client left while the upstream had not answered yet keeps
+  // holding until the answer or the error comes; else one address could hold the whole pool by
+  // sending slow requests and leaving at once.
   const held: Release[] = []
   const left = new AbortController()
   const releaseAll = () => {
     for (const release of held.splice(0)) release()
   }
+  let exchange: 'none' | 'waiting' | 'over' = 'none'
+  let deadline: NodeJS.Timeout | undefined
+  const upstreamDone = () => {
+    clearTimeout(deadline)
+    exchange = 'over'
+    if (left.signal.aborted) releaseAll()
+  }
   reply.raw.once('close', () => {
     left.abort()
-    releaseAll()
+    if (exchange !== 'waiting') releaseAll()
   })
   const hold = (release: Release) => {
     held.push(release)
@@ -43,7 +54,7 @@ export async function forward(reply: FastifyReply, { route, target, client, prin
       throw clientAborted()
     }
   }
-  let waitedMs: number
+  let timeout: number
   try {
     hold(admission.enter(client.key))
     if (request.body) {
@@ -54,23 +65,31 @@ export async function forward(reply: FastifyReply, { route, target, client, prin
     }
     const slot = await admission.upstreamSlot(route.upstreamOrigin, route.timeoutMs, route.id, left.signal)
     hold(slot.release)
-    waitedMs = slot.waitedMs
+    // timeoutMs covers the wait for a connection too: what is left of it goes to undici.
+    timeout = Math.max(1, Math.round(route.timeoutMs - slot.waitedMs))
   } catch (err) {
     releaseAll()
     throw err
   }
+  exchange = 'waiting'
+  // Should neither the answer nor the error ever come, undici's own timeout (about a second of
+  // resolution) has ended the exchange by then.
+  deadline = setTimeout(upstreamDone, timeout + 2_000).unref()
   // The query string is taken raw from the request by reply-from; the path is the normalised one.
   return reply.from(route.upstreamOrigin + upstreamPath(route, target.path, target.encodedPath), {
-    // timeoutMs covers the wait for a connection too: what is left of it goes to undici.
-    timeout: Math.max(1, Math.round(route.timeoutMs - waitedMs)),
+    timeout,
     // reply-from retries a GET answered 503 up to ten times by default; a gateway passes it on.
     retryDelay: () => null,
     rewriteRequestHeaders: (_req, headers) => injectIdentityHeaders(headers, route, principal, client),
+    // Called when the upstream's answer arrives, also for a client that left (reply-from then
+    // destroys the upstream body at once); for one still here, the answer ends with its response.
     rewriteHeaders: (headers) => {
+      upstreamDone()
       for (const name of RESPONSE_HOP_BY_HOP) delete headers[name]
       return headers
     },
     onError: (reply, { error }) => {
+      upstreamDone()
       // A client that left mid-body made the upstream request fail: that is no upstream error.
       reply.send(request.raw.socket.destroyed ? bodyIncomplete(error) : upstreamError(route.id, error))
     },

@@ -150,6 +150,27 @@ routes: [{ id: upload, path: /upload, upstream: "http://127.0.0.1:${(upstream.ad
     }
   })
 
+  // Found by an outside review: a client that left while the upstream had not answered yet gave
+  // its slots back at once, though undici's request to the upstream went on; one address sending
+  // slow requests and leaving held every pooled connection.
+  it('keeps counting a request whose client left until the upstream has answered', async () => {
+    const slow = await startOrigin((_req, res) => setTimeout(() => res.end('late'), 1_500))
+    const gw = await startGateway(`
+routes: [{ id: slow, path: /slow, upstream: "${slow.url}", auth: [], timeoutMs: 5000 }]
+`)
+    try {
+      const from = '127.0.3.1'
+      const leaving = await Promise.all(Array.from({ length: 40 }, () => rawRequest(gw.url, '/slow/x', { localAddress: from, timeoutMs: 200 }).then((r) => r.status, () => 'left')))
+      expect(leaving.filter((s) => s === 'left')).toHaveLength(32)
+      expect((await rawRequest(gw.url, '/slow/y', { localAddress: from, timeoutMs: 200 })).status).toBe(429) // its 32 still run upstream
+      await sleep(1_600) // the upstream has answered them all
+      expect((await rawRequest(gw.url, '/slow/z', { localAddress: from })).status).toBe(200)
+    } finally {
+      await gw.close()
+      await slow.close()
+    }
+  })
+
   it('counts the wait for an upstream connection in timeoutMs: 504, not an endless queue', async () => {
     const gw = await startGateway(await gatewayConfig(', requestBufferBytes: 0, maxInFlightPerAddress: 1000'))
     const token = await fetchToken(gw.url, 'reporting', 's3cret')
