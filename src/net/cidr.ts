@@ -4,14 +4,13 @@ import ipaddr from 'ipaddr.js'
 
 /**
  * Folds an IPv4-mapped IPv6 address to its IPv4 form, so one rule and one counter cover both; in
- * any spelling (`::ffff:10.0.0.1`, `::ffff:a00:1`), through ipaddr.js.
+ * any spelling (`::ffff:10.0.0.1`, `::ffff:a00:1`, `0:0:0:0:0:ffff:a00:1`), through ipaddr.js.
  */
 export function canonicalIp(address: string): string {
-  if (address.length > 7 && address.charCodeAt(0) === 58 /* : */ && /^::ffff:/i.test(address) && ipaddr.isValid(address)) {
-    const parsed = ipaddr.parse(address)
-    if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) return (parsed as ipaddr.IPv6).toIPv4Address().toString()
-  }
-  return address
+  // Every spelling of a mapped address names ffff; the parse is paid only by those that do.
+  if (!/ffff/i.test(address) || isIP(address) !== 6) return address
+  const parsed = ipaddr.IPv6.parse(address)
+  return parsed.isIPv4MappedAddress() ? parsed.toIPv4Address().toString() : address
 }
 
 /** Returns why `entry` is not an address or CIDR, or undefined when it is one. */

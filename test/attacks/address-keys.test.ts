@@ -80,8 +80,9 @@ describe('per-address limits and allow-lists', () => {
   // so it had a budget of its own, and every such address was keyed as the one network ::/64.
   it('counts an IPv4-mapped address in any spelling as the IPv4 address', async () => {
     const statuses = []
-    for (const spelling of ['::ffff:cb00:7108', '203.0.113.8', '::FFFF:203.0.113.8']) statuses.push((await via(gw, spelling)).status)
+    for (const spelling of ['::ffff:cb00:7108', '203.0.113.8', '0:0:0:0:0:ffff:cb00:7108']) statuses.push((await via(gw, spelling)).status)
     expect(statuses).toEqual([200, 200, 429])
+    for (const spelling of ['0::ffff:203.0.113.8', '0000:0000:0000:0000:0000:FFFF:CB00:7108', '::FFFF:203.0.113.8']) expect((await via(gw, spelling)).status).toBe(429)
     expect((await via(gw, '::ffff:cb00:7109')).status).toBe(200) // 203.0.113.9: another address, not one shared ::/64
   })
 
