@@ -184,7 +184,11 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
     clientLimiters: new Map([...config.clients.values()].flatMap((c) => (c.rateLimit ? [[c.id, store.limiter(`client:${c.id}`, c.rateLimit)]] : []))),
   })
   const forwarding = {
-    prepareBody: createBodyBuffering({ maxBytes: config.server.requestBufferBytes, totalBytes: config.server.requestBufferTotalBytes }),
+    prepareBody: createBodyBuffering({
+      maxBytes: config.server.requestBufferBytes,
+      totalBytes: config.server.requestBufferTotalBytes,
+      perAddressBytes: config.server.requestBufferPerAddressBytes,
+    }),
     admission: createAdmission({ perOrigin: UPSTREAM_CONNECTIONS, perAddress: config.server.maxInFlightPerAddress }),
   }
   await app.register(async (proxy) => {

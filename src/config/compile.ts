@@ -75,6 +75,8 @@ export interface GatehouseConfig {
     readonly requestBufferBytes: number
     /** All buffered request bodies together; past it, bodies stream. */
     readonly requestBufferTotalBytes: number
+    /** What one address may have buffered at once (an eighth of the total). */
+    readonly requestBufferPerAddressBytes: number
     /** Proxied requests one address may have in flight; more get 429. */
     readonly maxInFlightPerAddress: number
     /** Seconds to receive a request's headers, and the whole request (slow-loris bounds). */
@@ -186,6 +188,17 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
       return parseSecretHash(await hashSecret(plain)) as ScryptHash
     }
     return undefined
+  }
+
+  const requestBufferBytes = raw.server?.requestBufferBytes ?? 1024 * 1024
+  const requestBufferTotalBytes = raw.server?.requestBufferTotalBytes ?? 64 * 1024 * 1024
+  // One address may buffer an eighth of the total at once, so that a few cannot take all of it.
+  const requestBufferPerAddressBytes = Math.floor(requestBufferTotalBytes / 8)
+  if (requestBufferPerAddressBytes < requestBufferBytes) {
+    warnings.push(
+      `server.requestBufferTotalBytes (${requestBufferTotalBytes}) lets one address buffer ${requestBufferPerAddressBytes} bytes at once, ` +
+        `less than server.requestBufferBytes (${requestBufferBytes}): larger bodies always stream; raise it to ${requestBufferBytes * 8} or more`,
+    )
   }
 
   const headersTimeout = durationSeconds(raw.server?.headersTimeout ?? 15)
@@ -312,8 +325,9 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
       port,
       trustedProxies: trustedProxyMatcher!,
       ipv6Subnet: raw.server?.ipv6Subnet ?? 64,
-      requestBufferBytes: raw.server?.requestBufferBytes ?? 1024 * 1024,
-      requestBufferTotalBytes: raw.server?.requestBufferTotalBytes ?? 64 * 1024 * 1024,
+      requestBufferBytes,
+      requestBufferTotalBytes,
+      requestBufferPerAddressBytes,
       maxInFlightPerAddress: raw.server?.maxInFlightPerAddress ?? 32,
       headersTimeout,
       requestTimeout,

@@ -12,10 +12,9 @@ export interface BufferLimits {
   readonly maxBytes: number
   /** All buffered bodies together. */
   readonly totalBytes: number
+  /** What one address may have buffered at once, so that a few cannot take all of it. */
+  readonly perAddressBytes: number
 }
-
-/** One address may use this share of totalBytes at once, so that a few cannot take all of it. */
-export const ADDRESS_SHARE = 1 / 8
 
 export interface PreparedBody {
   readonly body: Readable
@@ -26,11 +25,10 @@ export interface PreparedBody {
 const bodyTooLarge = () =>
   new GatehouseError('invalid_request', 'the request body is too large', { status: 413, reason: 'body_too_large', headers: { connection: 'close' } })
 
-export function createBodyBuffering({ maxBytes, totalBytes }: BufferLimits) {
+export function createBodyBuffering({ maxBytes, totalBytes, perAddressBytes }: BufferLimits) {
   let reserved = 0
   // Entries only while an address has bodies buffered: bounded by requests in flight.
   const byAddress = new Map<string, number>()
-  const perAddress = Math.floor(totalBytes * ADDRESS_SHARE)
 
   /** Reads `body` in full when it is small enough and the budgets allow; otherwise streams it. */
   return async function prepareBody(body: Readable, declaredLength: number | undefined, routeMaxBytes: number, addressKey: string): Promise<PreparedBody> {
@@ -39,7 +37,7 @@ export function createBodyBuffering({ maxBytes, totalBytes }: BufferLimits) {
     // A chunked body may be up to maxBytes before we know it is larger.
     const share = Math.min(declaredLength ?? maxBytes, maxBytes)
     const addressUses = byAddress.get(addressKey) ?? 0
-    if (reserved + share > totalBytes || addressUses + share > perAddress) return streamed
+    if (reserved + share > totalBytes || addressUses + share > perAddressBytes) return streamed
     reserved += share
     byAddress.set(addressKey, addressUses + share)
     let released = false

@@ -119,6 +119,13 @@ describe('config loading', () => {
     expect(config.clients.get('a')!.secret!.key.length).toBe(32)
   })
 
+  it('warns when an address\'s share of the body buffer is smaller than one buffered body', async () => {
+    const config = await parseConfig('server: { requestBufferBytes: 1048576, requestBufferTotalBytes: 4194304 }', FILE, {})
+    expect(config.server.requestBufferPerAddressBytes).toBe(524288)
+    expect(config.warnings).toEqual([expect.stringMatching(/lets one address buffer 524288 bytes.*raise it to 8388608 or more/)])
+    expect((await parseConfig('server: {}', FILE, {})).warnings).toEqual([])
+  })
+
   it('refuses a secretHash it cannot verify, and costs a config cannot afford', async () => {
     const problems = await problemsOf('clients:\n  - { id: a, secretHash: "$scrypt$ln=30,r=8,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" }')
     expect(problems).toEqual(['line 2: clients[0].secretHash: scrypt ln must be 1..20'])
