@@ -1,5 +1,6 @@
 // The `gatehouse` command: start the gateway (default) or one of its helpers.
-import { writeFile } from 'node:fs/promises'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { dirname } from 'node:path'
 import { parseArgs } from 'node:util'
 import { loadConfig, type Env } from './config/load.js'
 import type { SigningAlg } from './config/compile.js'
@@ -21,8 +22,9 @@ const USAGE = `usage:
   gatehouse hash-secret              read a secret on stdin, print its scrypt hash
   gatehouse new-client --id ID [--grants a,b] [--scopes a,b] [--group G]
                                      make a client: prints its config entry and its secret, once
-  gatehouse gen-key [--alg ES256|RS256|EdDSA] [--out FILE]
-                                     make a private signing key (JWK); --out writes it with mode 0600
+  gatehouse gen-key [--alg ES256|RS256|EdDSA] [--out FILE [--force]]
+                                     make a private signing key (JWK); --out writes it with mode 0600,
+                                     making its folder, and never over an existing file without --force
 `
 const ALGS: readonly SigningAlg[] = ['ES256', 'RS256', 'EdDSA']
 
@@ -102,6 +104,7 @@ async function newClient(args: readonly string[], io: CliIo): Promise<number> {
   const secret = generateSecret()
   const grants = list(values.grants)
   const lines = [
+    `# Add this entry under \`clients:\` in the config file, indented as the other entries are.`,
     `# client secret for "${values.id}", shown once: ${secret}`,
     `- id: ${JSON.stringify(values.id)}`,
     `  secretHash: "${await hashSecret(secret)}"`,
@@ -114,18 +117,30 @@ async function newClient(args: readonly string[], io: CliIo): Promise<number> {
 }
 
 async function genKey(args: readonly string[], io: CliIo): Promise<number> {
-  const { values } = parseArgs({ args: [...args], options: { alg: { type: 'string' }, out: { type: 'string' } } })
+  const { values } = parseArgs({ args: [...args], options: { alg: { type: 'string' }, out: { type: 'string' }, force: { type: 'boolean' } } })
   const alg = (values.alg ?? 'ES256') as SigningAlg
   if (!ALGS.includes(alg)) {
     io.stderr.write(`gatehouse gen-key: --alg must be one of ${ALGS.join(', ')}\n`)
     return 1
   }
   const json = JSON.stringify(await generateSigningJwk(alg), null, 2) + '\n'
-  if (values.out) {
-    await writeFile(values.out, json, { mode: 0o600, flag: 'wx' })
-    io.stderr.write(`wrote ${values.out}\n`)
-  } else {
+  if (!values.out) {
     io.stdout.write(json)
+    return 0
   }
+  await mkdir(dirname(values.out), { recursive: true })
+  try {
+    // wx: an existing key is never overwritten by accident (its tokens would all die with it).
+    await writeFile(values.out, json, { mode: 0o600, flag: values.force ? 'w' : 'wx' })
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    io.stderr.write(`gatehouse gen-key: ${values.out} exists already; keep it, or add --force to replace it (tokens it signed stop working)\n`)
+    return 1
+  }
+  io.stderr.write(
+    `wrote ${values.out}\n` +
+      `next: point the config at it, so that tokens outlive a restart:\n` +
+      `  signing:\n    alg: ${alg}\n    keyFile: ${values.out}    # relative to the config file's folder\n`,
+  )
   return 0
 }

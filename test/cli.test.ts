@@ -79,7 +79,19 @@ describe('gatehouse gen-key', () => {
     expect(keys.kid).toBe(JSON.parse(await readFile(file, 'utf8')).kid)
     const again = await run(['gen-key', '--out', file])
     expect(again.code).toBe(1)
-    expect(again.stderr).toContain('EEXIST')
+    expect(again.stderr).toMatch(/signing\.jwk exists already; keep it, or add --force to replace it/)
+    expect(keys.kid).toBe(JSON.parse(await readFile(file, 'utf8')).kid) // untouched
+    const forced = await run(['gen-key', '--out', file, '--force'])
+    expect(forced.code).toBe(0)
+    expect(JSON.parse(await readFile(file, 'utf8')).kid).not.toBe(keys.kid)
+  })
+
+  it('makes the folder of --out, and says how to point the config at the key', async () => {
+    const file = join(await tempDir(), 'keys', 'signing.jwk') // keys/ does not exist yet, as in a fresh clone
+    const { code, stderr } = await run(['gen-key', '--out', file])
+    expect(code).toBe(0)
+    expect(stderr).toContain(`keyFile: ${file}`)
+    await expect(loadSigningKeys('ES256', file)).resolves.toBeTruthy()
   })
 
   it('refuses an algorithm it does not offer', async () => {
@@ -91,6 +103,7 @@ describe('gatehouse new-client', () => {
   it('prints a config entry whose hash verifies the secret it shows once', async () => {
     const { code, stdout } = await run(['new-client', '--id', 'reporting', '--scopes', 'orders:read,orders:write', '--group', 'acme'])
     expect(code).toBe(0)
+    expect(stdout).toMatch(/^# Add this entry under `clients:`/)
     const secret = /shown once: (\S+)/.exec(stdout)![1]!
     const [entry] = parseYaml(stdout) as [{ id: string; secretHash: string; grants: string[]; scopes: string[]; group: string }]
     expect(entry).toMatchObject({ id: 'reporting', grants: ['client_credentials'], scopes: ['orders:read', 'orders:write'], group: 'acme' })
