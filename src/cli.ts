@@ -55,6 +55,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     }
   } catch (err) {
     if (err instanceof ConfigError) io.stderr.write(err.message + '\n')
+    else if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      const { address, port } = err as { address?: string; port?: number }
+      io.stderr.write(`gatehouse: ${address}:${port} is already in use by another process; set PORT=... or server.port in the config to listen elsewhere\n`)
+    }
     else if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) io.stderr.write(`${(err as Error).message}\n\n${USAGE}`)
     else io.stderr.write(`gatehouse: ${(err as Error).message}\n`)
     return 1

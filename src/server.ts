@@ -7,7 +7,12 @@ import { loadConfig, type Env } from './config/load.js'
 export async function startServer(configPath: string, env: Env = process.env): Promise<FastifyInstance> {
   const config = await loadConfig(configPath, env)
   const app = await buildApp(config)
-  await app.listen({ host: config.server.host, port: config.server.port })
+  try {
+    await app.listen({ host: config.server.host, port: config.server.port })
+  } catch (err) {
+    await app.close() // the store's connection and timers, so that the process can exit
+    throw err
+  }
   app.log.info({ config: configPath, routes: config.routes.length, clients: config.clients.size, issuer: config.issuer }, 'gatehouse is listening')
   return app
 }

@@ -51,7 +51,7 @@ describe('gatehouse check-config', () => {
     const { code, stdout, stderr } = await run(['check-config', file])
     expect(code).toBe(1)
     expect(stdout).toBe('')
-    expect(stderr).toBe(`invalid config ${file}:\n  - line 2: server.prot: unknown key\n  - line 4: routes[0]: missing required key "upstream"\n`)
+    expect(stderr).toBe(`invalid config ${file}:\n  - line 2: server.prot: unknown key (did you mean port?)\n  - line 4: routes[0]: missing required key "upstream"\n`)
   })
 
   it('takes the file from GATEHOUSE_CONFIG, and names a file it cannot read', async () => {
@@ -108,5 +108,20 @@ describe('gatehouse new-client', () => {
     const [entry] = parseYaml(stdout) as [{ id: string; secretHash: string; grants: string[]; scopes: string[]; group: string }]
     expect(entry).toMatchObject({ id: 'reporting', grants: ['client_credentials'], scopes: ['orders:read', 'orders:write'], group: 'acme' })
     expect(await verifySecret(secret, parseSecretHash(entry.secretHash) as ScryptHash)).toBe(true)
+  })
+})
+
+describe('gatehouse (start)', () => {
+  it('says which setting to change when the port is taken', async () => {
+    const { createServer } = await import('node:net')
+    const taken = createServer()
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+    const port = (taken.address() as import('node:net').AddressInfo).port
+    const file = join(await tempDir(), 'gatehouse.yaml')
+    await writeFile(file, `server: { host: 127.0.0.1, port: ${port}, logLevel: silent }\n`)
+    const { code, stderr } = await run(['--config', file])
+    taken.close()
+    expect(code).toBe(1)
+    expect(stderr).toBe(`gatehouse: 127.0.0.1:${port} is already in use by another process; set PORT=... or server.port in the config to listen elsewhere\n`)
   })
 })

@@ -4,12 +4,16 @@
 import { readFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { Ajv, type ErrorObject } from 'ajv'
+import { closest, distance } from 'fastest-levenshtein'
 import { Document, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Node } from 'yaml'
 import { ConfigError } from '../errors.js'
 import { compileConfig, type GatehouseConfig, type Problem } from './compile.js'
 import { ConfigFileSchema, type ConfigFile } from './schema.js'
 
 export type Env = Readonly<Record<string, string | undefined>>
+
+/** Environment variables that override config keys; compile reports their problems by name. */
+const ENV_OVERRIDES = ['PORT', 'REDIS_URL']
 
 const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, coerceTypes: true })
 const validateSchema = ajv.compile<ConfigFile>(ConfigFileSchema)
@@ -35,6 +39,8 @@ export async function parseConfig(text: string, file: string, env: Env = process
     throw new ConfigError(file, problems)
   }
   const where = (path: readonly (string | number)[]) => {
+    // PORT and REDIS_URL override keys from outside the file: no line of it is to blame.
+    if (path.length === 1 && ENV_OVERRIDES.includes(String(path[0]))) return `environment variable ${path[0]}`
     const line = lineOf(doc, lineCounter, path)
     return (line ? `line ${line}: ` : '') + (formatPath(path) || '(top level)')
   }
@@ -57,7 +63,7 @@ export async function parseConfig(text: string, file: string, env: Env = process
 
   const portOverride = env.PORT ? Number(env.PORT) : undefined
   if (portOverride !== undefined && !(Number.isInteger(portOverride) && portOverride >= 0 && portOverride < 65536)) {
-    throw new ConfigError(file, [`PORT: "${env.PORT}" is not a port number`])
+    throw new ConfigError(file, [`environment variable PORT: "${env.PORT}" is not a port number`])
   }
   const result = await compileConfig(file, data, {
     resolvePath: (p) => resolve(dirname(file), p),
@@ -137,7 +143,7 @@ function schemaProblems(errors: readonly ErrorObject[]): Problem[] {
     if (e.keyword === 'additionalProperties') {
       const key = (e.params as { additionalProperty: string }).additionalProperty
       path.push(key)
-      message = 'unknown key'
+      message = `unknown key${didYouMean(key, Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {}))}`
     } else if (e.keyword === 'anyOf') {
       const branches = (e.parentSchema as { anyOf?: { const?: unknown }[]; description?: string }) ?? {}
       const consts = branches.anyOf?.every((b) => 'const' in b) ? branches.anyOf.map((b) => JSON.stringify(b.const)) : undefined
@@ -158,4 +164,12 @@ function schemaProblems(errors: readonly ErrorObject[]): Problem[] {
     problems.push({ path, message })
   }
   return problems
+}
+
+/** " (did you mean accessTokenTtl?)" for a key a typo or two away from a known one, else "". */
+function didYouMean(key: string, known: readonly string[]): string {
+  if (known.length === 0) return ''
+  const best = closest(key.toLowerCase(), known.map((k) => k.toLowerCase()))
+  const near = distance(key.toLowerCase(), best) <= Math.max(2, Math.floor(best.length / 4))
+  return near ? ` (did you mean ${known.find((k) => k.toLowerCase() === best)}?)` : ''
 }

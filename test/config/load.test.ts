@@ -28,7 +28,11 @@ describe('config loading', () => {
 
   it('names the path and line of an unknown key', async () => {
     const problems = await problemsOf(['routes:', '  - id: a', '    path: /a', '    upstream: http://127.0.0.1:1', '    alowIps: []'].join('\n'))
-    expect(problems).toEqual(['line 5: routes[0].alowIps: unknown key'])
+    expect(problems).toEqual(['line 5: routes[0].alowIps: unknown key (did you mean allowIps?)'])
+    expect(await problemsOf('tokens:\n  acessTokenTtl: 60\n  zzz: 1')).toEqual([
+      'line 2: tokens.acessTokenTtl: unknown key (did you mean accessTokenTtl?)',
+      'line 3: tokens.zzz: unknown key',
+    ])
   })
 
   it('collects every problem, each with its path, and says what was expected', async () => {
@@ -106,7 +110,7 @@ describe('config loading', () => {
 
   it('lets PORT override server.port, and refuses a PORT that is not a port', async () => {
     expect((await parseConfig('server: { port: 1 }', FILE, { PORT: '8181' })).server.port).toBe(8181)
-    expect(await problemsOf('', { PORT: 'http' })).toEqual(['PORT: "http" is not a port number'])
+    expect(await problemsOf('', { PORT: 'http' })).toEqual(['environment variable PORT: "http" is not a port number'])
   })
 
   it('reports YAML syntax errors and duplicate keys with their line', async () => {
@@ -157,6 +161,8 @@ describe('config loading', () => {
     expect((await parseConfig(yaml, FILE, { REDIS_URL: 'redis://10.1.1.1:6379' })).store.redis).toBe('redis://10.1.1.1:6379')
     expect((await parseConfig('store: { redis: "redis://a:1" }', FILE, { REDIS_URL: 'redis://b:2' })).store.redis).toBe('redis://b:2')
     expect(await problemsOf('store: { redis: "http://x" }')).toEqual(['line 1: store.redis: must be a redis:// or rediss:// URL'])
+    // From the environment, the variable is to blame, not a line of the file.
+    expect(await problemsOf('server:\n  port: 1\nstore: {}', { REDIS_URL: 'http://x' })).toEqual(['environment variable REDIS_URL: must be a redis:// or rediss:// URL'])
   })
 
   it('checks allowIps and rateLimit on routes and clients', async () => {
