@@ -1,6 +1,6 @@
 // Every error the gateway answers with is declared here, once: its HTTP status and its OAuth
 // error code. Steps throw these; one error handler (app.ts) turns them into the JSON body
-// {"error", "error_description"} and the WWW-Authenticate header of ../shared/DESIGN.md.
+// {"error", "error_description"} and the WWW-Authenticate header of the README's Errors table.
 
 export type ErrorCode =
   | 'invalid_request'

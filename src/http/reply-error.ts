@@ -1,4 +1,4 @@
-// The one place where errors become responses: the JSON body and headers of ../shared/DESIGN.md.
+// The one place where errors become responses: the JSON body and headers of the README's Errors table.
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { GatehouseError, isGatehouseError } from '../errors.js'
 
