@@ -39,6 +39,9 @@ const STATUS: Record<ErrorCode, number> = {
   server_error: 500,
 }
 
+/** Seconds a 503 asks clients to wait: about how long an outage of the store takes to notice its end. */
+const RETRY_AFTER_UNAVAILABLE_S = 5
+
 export interface GatehouseErrorOptions {
   /** Overrides the code's usual status (e.g. invalid_request is 413 for a body too large). */
   status?: number
@@ -60,7 +63,8 @@ export class GatehouseError extends Error {
     this.name = 'GatehouseError'
     this.code = code
     this.status = options.status ?? STATUS[code]
-    this.headers = options.headers ?? {}
+    // Every 503 says when to come back (RFC 9110 §10.2.3), as clients such as Atlas's expect.
+    this.headers = code === 'service_unavailable' ? { 'retry-after': String(RETRY_AFTER_UNAVAILABLE_S), ...options.headers } : (options.headers ?? {})
     this.reason = options.reason
   }
 

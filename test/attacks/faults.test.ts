@@ -79,6 +79,7 @@ describe.skipIf(!ownRedis)('Redis faults', () => {
         keep(await token(gw, { grant_type: 'password', username: 'alice', password: 'alice-pw' })),
       ]) {
         expect(res.status).toBe(503)
+        expect(res.headers['retry-after']).toBe('5') // every 503 says when to come back
         expect(res.json()).toEqual({ error: 'service_unavailable', error_description: 'the token store is unavailable' })
       }
       // Grants that need no state keep working, and so do routes under the insurance policy.
@@ -102,6 +103,7 @@ describe.skipIf(!ownRedis)('Redis faults', () => {
       await redis.stop()
       const { res, ms } = await timed(() => rawRequest(gw.url, '/api/orders', { headers: { authorization: `Bearer ${access}` } }))
       expect(res.status).toBe(503)
+      expect(res.headers['retry-after']).toBe('5')
       expect(ms).toBeLessThan(1_000)
     } finally {
       await gw.close()
