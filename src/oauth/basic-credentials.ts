@@ -1,10 +1,17 @@
 // HTTP Basic credentials of a client (RFC 7617), strictly: base64 that decodes exactly, UTF-8,
-// split on the first colon, then each part form-url-decoded (RFC 6749 §2.3.1).
+// split on the first colon. RFC 6749 §2.3.1 then form-url-decodes each part, but RFC 7617, curl -u,
+// Python's requests and authlib, and legacy instructions (`echo -n 'id:key' | base64`) send them as
+// they are, so a secret with `+`, `%` or a space has two readings: both are returned.
 import { GatehouseError } from '../errors.js'
 
-export interface BasicCredentials {
+export interface Credentials {
   readonly id: string
   readonly secret: string
+}
+
+export interface BasicCredentials extends Credentials {
+  /** The parts as sent, when that reading differs from the form-decoded one above. */
+  readonly raw?: Credentials
 }
 
 const BASIC = /^Basic +([A-Za-z0-9+/]+={0,2}) *$/i
@@ -26,10 +33,12 @@ export function parseBasicCredentials(authorization: string): BasicCredentials {
   }
   const colon = decoded.indexOf(':')
   if (colon === -1) throw malformed('basic_no_colon')
-  const id = formDecode(decoded.slice(0, colon))
-  const secret = formDecode(decoded.slice(colon + 1))
-  if (id === undefined || secret === undefined) throw malformed('basic_bad_form_encoding')
-  return { id, secret }
+  const raw = { id: decoded.slice(0, colon), secret: decoded.slice(colon + 1) }
+  const id = formDecode(raw.id)
+  const secret = formDecode(raw.secret)
+  // Not form-encoding at all (a bare %): the parts can only have been sent as they are.
+  if (id === undefined || secret === undefined) return raw
+  return id === raw.id && secret === raw.secret ? { id, secret } : { id, secret, raw }
 }
 
 /** application/x-www-form-urlencoded decoding of one value; undefined when it is malformed. */

@@ -6,7 +6,7 @@ import { GatehouseError } from '../errors.js'
 import { basicChallenge } from '../pipeline/challenge.js'
 import { reserveAttempt } from '../pipeline/rate-limit.js'
 import type { Limiter } from '../store/index.js'
-import { isBasicScheme, parseBasicCredentials } from './basic-credentials.js'
+import { isBasicScheme, parseBasicCredentials, type Credentials } from './basic-credentials.js'
 import type { FormParams } from './form-params.js'
 import { verifySecret, type ScryptHash } from './secret-hash.js'
 
@@ -17,6 +17,8 @@ export interface ClientCredentials {
   /** Undefined for a public client, which proves nothing. */
   readonly secret: string | undefined
   readonly method: ClientAuthMethod
+  /** Basic credentials read as sent, when that differs from their form-decoded reading. */
+  readonly raw?: Credentials
 }
 
 const invalidRequest = (description: string, reason: string) => new GatehouseError('invalid_request', description, { reason })
@@ -33,10 +35,12 @@ export function extractClientCredentials(params: FormParams, authorization: stri
   if (authorization !== undefined) {
     if (!isBasicScheme(authorization)) throw invalidRequest('only Basic client authentication is accepted here', 'client_auth_scheme')
     if (params.has('client_secret')) throw invalidRequest('client authentication must use exactly one method', 'client_auth_multiple')
-    const { id, secret } = parseBasicCredentials(authorization)
+    const { id, secret, raw } = parseBasicCredentials(authorization)
     const bodyId = params.get('client_id')
-    if (bodyId !== undefined && bodyId !== id) throw invalidRequest('client_id does not match the Basic credentials', 'client_id_mismatch')
-    return { id, secret, method: 'client_secret_basic' }
+    if (bodyId !== undefined && bodyId !== id && bodyId !== raw?.id) throw invalidRequest('client_id does not match the Basic credentials', 'client_id_mismatch')
+    // `Basic base64("id:")`, as requests-oauthlib sends for a public client: no secret, not a wrong one.
+    if (secret === '' && (raw === undefined || raw.secret === '')) return { id, secret: undefined, method: 'client_secret_basic' }
+    return { id, secret, method: 'client_secret_basic', ...(raw ? { raw } : {}) }
   }
   const id = params.get('client_id')
   if (id === undefined) throw invalidClient('client_auth_missing', false)
@@ -61,26 +65,29 @@ export type ClientVerifier = (credentials: ClientCredentials, addressKey: string
  * per made-up id, or spend a real client's budget with wrong secrets.
  */
 export function createClientVerifier({ clients, decoyHash, failures }: ClientVerifierDeps): ClientVerifier {
-  return async function verifyClient({ id, secret, method }, addressKey) {
-    const challenge = method === 'client_secret_basic'
-    const attempt = await reserveAttempt([[failures, addressKey]])
+  /** The client these credentials prove, or why not; a wrong or unknown one costs the same scrypt work. */
+  const check = async (id: string, secret: string | undefined): Promise<Client | string> => {
     const client = clients().get(id)
-    let reason: string
     if (secret === undefined) {
-      if (client !== undefined && client.secret === undefined) {
-        await attempt.succeeded()
-        return client
-      }
-      reason = client === undefined ? 'client_unknown' : 'client_secret_missing'
-    } else if (client?.secret === undefined) {
-      await verifySecret(secret, decoyHash)
-      reason = client === undefined ? 'client_unknown' : 'client_public_with_secret'
-    } else if (await verifySecret(secret, client.secret)) {
-      await attempt.succeeded()
-      return client
-    } else {
-      reason = 'client_secret_wrong'
+      if (client !== undefined && client.secret === undefined) return client
+      return client === undefined ? 'client_unknown' : 'client_secret_missing'
     }
-    throw invalidClient(reason, challenge)
+    if (client?.secret === undefined) {
+      await verifySecret(secret, decoyHash)
+      return client === undefined ? 'client_unknown' : 'client_public_with_secret'
+    }
+    return (await verifySecret(secret, client.secret)) ? client : 'client_secret_wrong'
+  }
+
+  return async function verifyClient({ id, secret, method, raw }, addressKey) {
+    const challenge = method === 'client_secret_basic'
+    // One attempt, however many readings it has: both are checked under one reservation.
+    const attempt = await reserveAttempt([[failures, addressKey]])
+    const first = await check(id, secret)
+    const outcome = typeof first === 'string' && raw !== undefined ? await check(raw.id, raw.secret) : first
+    // Refused for the reason of the standard reading (a failed raw reading says nothing new).
+    if (typeof outcome === 'string') throw invalidClient(typeof first === 'string' ? first : outcome, challenge)
+    await attempt.succeeded()
+    return outcome
   }
 }

@@ -42,7 +42,10 @@ export function basicAuthenticator({ clients, verifyClient }: BasicDeps): Authen
     }
     // Keyed by what the header says, not how it is spelled: spaces, the scheme's case or
     // percent-encoding must not buy a fresh scrypt check for credentials already verified.
-    const cacheKey = createHmac('sha256', hmacKey).update(credentials.id).update('\0').update(credentials.secret).digest('base64url')
+    // Both readings go into the key: a header that verified by its raw reading must not vouch for
+    // another whose form-decoded reading is the same string.
+    const { id, secret, raw } = credentials
+    const cacheKey = createHmac('sha256', hmacKey).update(JSON.stringify([id, secret, raw?.id, raw?.secret])).digest('base64url')
     const cached = verified.get(cacheKey)
     if (cached !== undefined && clients().get(cached.id) === cached) return principalOf(cached)
 

@@ -48,7 +48,8 @@ describe('properties', () => {
     fc.assert(
       fc.property(fc.string({ unit: 'grapheme' }), fc.string({ unit: 'grapheme' }), (id, secret) => {
         const header = 'Basic ' + Buffer.from(`${formEncode(id)}:${formEncode(secret)}`).toString('base64')
-        expect(parseBasicCredentials(header)).toEqual({ id, secret })
+        const parsed = parseBasicCredentials(header)
+        expect({ id: parsed.id, secret: parsed.secret }).toEqual({ id, secret })
       }),
       { numRuns: 1000 },
     )
