@@ -19,13 +19,14 @@ import { INTROSPECT_PATH, registerIntrospectionEndpoint } from './oauth/introspe
 import { deriveKey, loadSigningKeys, type SigningKeys } from './oauth/keys.js'
 import { decoyHashLike } from './oauth/secret-hash.js'
 import { REVOKE_PATH, registerRevocationEndpoint } from './oauth/revoke.js'
-import { registerTokenEndpoint } from './oauth/token-endpoint.js'
+import { legacyRefreshPath, registerTokenEndpoint } from './oauth/token-endpoint.js'
 import { createTokenState } from './oauth/token-state.js'
 import { createUserVerifier } from './oauth/user-auth.js'
 import { basicAuthenticator } from './pipeline/authn-basic.js'
 import { bearerAuthenticator } from './pipeline/authn-bearer.js'
 import { createClientAddressResolver } from './pipeline/client-address.js'
 import { createPipeline } from './pipeline/index.js'
+import { reservePaths } from './pipeline/reserved-paths.js'
 import { createAdmission } from './proxy/admission.js'
 import { createBodyBuffering } from './proxy/buffer-body.js'
 import { forward } from './proxy/forward.js'
@@ -163,8 +164,8 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
     routes: config.routes,
     clients,
     resolveClientAddress,
-    reservedPaths: new Map([
-      ...config.tokenEndpoint.paths.flatMap((p) => [[p, 'POST'], [`${p === '/' ? '' : p}/refresh`, 'POST']] as const),
+    reservedPaths: reservePaths([
+      ...config.tokenEndpoint.paths.flatMap((p) => [[p, 'POST'], [legacyRefreshPath(p), 'POST']] as const),
       [AUTHORIZE_PATH, 'GET, HEAD, POST'],
       [REVOKE_PATH, 'POST'],
       [INTROSPECT_PATH, 'POST'],

@@ -312,8 +312,10 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
 
   const tokenPaths = [DEFAULT_TOKEN_PATH]
   for (const [i, p] of (raw.tokenEndpoint?.paths ?? []).entries()) {
+    // Served exactly as written: Django OAuth Toolkit's clients post to /o/token/, slash and all.
     const canonical = canonicalPrefix(p, ['tokenEndpoint', 'paths', i], problem)
-    if (!tokenPaths.includes(canonical)) tokenPaths.push(canonical)
+    const exact = p.length > 1 && p.endsWith('/') ? `${canonical}/` : canonical
+    if (!tokenPaths.includes(exact)) tokenPaths.push(exact)
   }
 
   if (problems.length > 0) return problems

@@ -69,7 +69,7 @@ export function registerTokenEndpoint(app: FastifyInstance, deps: TokenEndpointD
   for (const path of deps.config.tokenEndpoint.paths) {
     // onRequest, so that errors from body parsing (wrong type, too large) are not cached either.
     app.post(path, { onRequest: noStore }, handleTokenRequest)
-    app.post(`${path === '/' ? '' : path}/refresh`, { onRequest: noStore }, handleLegacyRefresh)
+    app.post(legacyRefreshPath(path), { onRequest: noStore }, handleLegacyRefresh)
     app.route({
       method: ['GET', 'PUT', 'PATCH', 'DELETE'],
       url: path,
@@ -83,6 +83,9 @@ export function registerTokenEndpoint(app: FastifyInstance, deps: TokenEndpointD
     })
   }
 }
+
+/** `{path}/refresh`, for legacy clients: /passport/token/refresh, and /o/token/refresh for /o/token/. */
+export const legacyRefreshPath = (tokenPath: string): string => `${tokenPath.replace(/\/+$/, '')}/refresh`
 
 function checkGrantType(grantType: string, allowed: ReadonlySet<GrantTypeName>): GrantTypeName {
   if (!Object.hasOwn(GRANTS, grantType)) {
