@@ -10,7 +10,7 @@ import { answerClientError, countHeader } from './http/client-error.js'
 import { loggerOptions, type LoggerOptions } from './http/logging.js'
 import { errorHandler, sendError } from './http/reply-error.js'
 import { createAccessTokenIssuer, createAccessTokenVerifier, systemClock, type Clock } from './oauth/access-token.js'
-import { AUTHORIZE_PATH, registerAuthorizeEndpoint } from './oauth/authorize.js'
+import { registerAuthorizeEndpoint } from './oauth/authorize.js'
 import { createClientVerifier } from './oauth/client-auth.js'
 import { JWKS_PATH, METADATA_PATH, registerDiscovery } from './oauth/discovery.js'
 import { registerFormParser } from './oauth/form-params.js'
@@ -166,7 +166,7 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
     resolveClientAddress,
     reservedPaths: reservePaths([
       ...config.tokenEndpoint.paths.flatMap((p) => [[p, 'POST'], [legacyRefreshPath(p), 'POST']] as const),
-      [AUTHORIZE_PATH, 'GET, HEAD, POST'],
+      ...config.authorize.paths.map((p) => [p, 'GET, HEAD, POST'] as const),
       [REVOKE_PATH, 'POST'],
       [INTROSPECT_PATH, 'POST'],
       [JWKS_PATH, 'GET, HEAD'],

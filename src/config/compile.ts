@@ -108,6 +108,8 @@ export interface GatehouseConfig {
   }
   readonly authorize: {
     readonly allowPlainPkce: boolean
+    /** Where the login page is served: /oauth/authorize, then authorize.paths, exactly as written. */
+    readonly paths: readonly string[]
     /** Failed logins per username, on the login page and with the password grant. */
     readonly loginFailureLimit: RateLimitRule
     /** Failed logins per IP (higher: many users can share one address). */
@@ -142,6 +144,7 @@ export function durationSeconds(value: number | string): number {
 }
 
 export const DEFAULT_TOKEN_PATH = '/oauth/token'
+export const DEFAULT_AUTHORIZE_PATH = '/oauth/authorize'
 const DEFAULT_ROUTE_TIMEOUT_MS = 30_000
 const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 
@@ -310,13 +313,19 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
   // Longest prefix first; routes of one prefix stay together, in file order (stable sort).
   routes.sort((a, b) => b.matchPath.length - a.matchPath.length || (a.matchPath < b.matchPath ? -1 : a.matchPath > b.matchPath ? 1 : 0))
 
-  const tokenPaths = [DEFAULT_TOKEN_PATH]
-  for (const [i, p] of (raw.tokenEndpoint?.paths ?? []).entries()) {
-    // Served exactly as written: Django OAuth Toolkit's clients post to /o/token/, slash and all.
-    const canonical = canonicalPrefix(p, ['tokenEndpoint', 'paths', i], problem)
-    const exact = p.length > 1 && p.endsWith('/') ? `${canonical}/` : canonical
-    if (!tokenPaths.includes(exact)) tokenPaths.push(exact)
+  // Legacy paths are served exactly as written: Django OAuth Toolkit's clients use /o/token/ and
+  // /o/authorize/, slash and all.
+  const exactPaths = (first: string, extra: readonly string[] | undefined, at: string[]) => {
+    const paths = [first]
+    for (const [i, p] of (extra ?? []).entries()) {
+      const canonical = canonicalPrefix(p, [...at, i], problem)
+      const exact = p.length > 1 && p.endsWith('/') ? `${canonical}/` : canonical
+      if (!paths.includes(exact)) paths.push(exact)
+    }
+    return paths
   }
+  const tokenPaths = exactPaths(DEFAULT_TOKEN_PATH, raw.tokenEndpoint?.paths, ['tokenEndpoint', 'paths'])
+  const authorizePaths = exactPaths(DEFAULT_AUTHORIZE_PATH, raw.authorize?.paths, ['authorize', 'paths'])
 
   if (problems.length > 0) return problems
   const keyFile = raw.signing?.keyFile
@@ -353,6 +362,7 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
     store: { redis, onRedisError: raw.store?.onRedisError ?? 'insurance' },
     authorize: {
       allowPlainPkce: raw.authorize?.allowPlainPkce ?? false,
+      paths: authorizePaths,
       loginFailureLimit: rateLimit(raw.authorize?.loginFailureLimit) ?? { points: 5, duration: 300 },
       loginFailureLimitPerIp: rateLimit(raw.authorize?.loginFailureLimitPerIp) ?? { points: 20, duration: 300 },
     },

@@ -127,6 +127,7 @@ export const ConfigFileSchema = closed({
   authorize: Type.Optional(
     closed({
       allowPlainPkce: Type.Optional(Type.Boolean()),
+      paths: Type.Optional(Type.Array(Type.String({ pattern: '^/' }), { minItems: 1, uniqueItems: true })),
       loginFailureLimit: Type.Optional(RateLimit),
       loginFailureLimitPerIp: Type.Optional(RateLimit),
     }),

@@ -5,7 +5,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import type {} from '@fastify/cookie'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { GatehouseConfig } from '../config/compile.js'
+import { DEFAULT_AUTHORIZE_PATH, type GatehouseConfig } from '../config/compile.js'
 import { GatehouseError, isGatehouseError } from '../errors.js'
 import type { ClientAddress } from '../pipeline/client-address.js'
 import type { Clock } from './access-token.js'
@@ -17,7 +17,7 @@ import { renderErrorPage, renderLoginPage } from './login-page.js'
 import type { TokenState } from './token-state.js'
 import type { UserVerifier } from './user-auth.js'
 
-export const AUTHORIZE_PATH = '/oauth/authorize'
+export const AUTHORIZE_PATH = DEFAULT_AUTHORIZE_PATH
 const CSRF_COOKIE = 'gatehouse_csrf'
 
 export interface AuthorizeDeps {
@@ -50,13 +50,15 @@ export function registerAuthorizeEndpoint(app: FastifyInstance, deps: AuthorizeD
   }
 
   const showLogin = (reply: FastifyReply, request: AuthorizationRequest, status: number, form: { username?: string; error?: string } = {}) => {
+    const action = reply.request.routeOptions.url ?? AUTHORIZE_PATH
     let cookie = reply.request.cookies[CSRF_COOKIE]
     if (!cookie || cookie.length !== 43) {
       cookie = randomBytes(32).toString('base64url')
-      reply.setCookie(CSRF_COOKIE, cookie, { path: AUTHORIZE_PATH, httpOnly: true, sameSite: 'strict', secure: secureCookie })
+      // Scoped to the path the page was served at, which its form posts back to.
+      reply.setCookie(CSRF_COOKIE, cookie, { path: action, httpOnly: true, sameSite: 'strict', secure: secureCookie })
     }
     pageHeaders(reply, request)
-    return reply.code(status).send(renderLoginPage({ request, csrfToken: csrfTokenFor(cookie), ...form }))
+    return reply.code(status).send(renderLoginPage({ action, request, csrfToken: csrfTokenFor(cookie), ...form }))
   }
 
   const showError = (reply: FastifyReply, status: number, message: string) => {
@@ -74,16 +76,16 @@ export function registerAuthorizeEndpoint(app: FastifyInstance, deps: AuthorizeD
     throw err
   }
 
-  app.get(AUTHORIZE_PATH, async (request, reply) => {
+  const showAuthorizationPage = async (request: FastifyRequest, reply: FastifyReply) => {
     try {
       const authRequest = validateAuthorizationRequest(queryParams(request.raw.url), config.clients, config.authorize)
       return showLogin(reply, authRequest, 200)
     } catch (err) {
       return refuse(reply, err)
     }
-  })
+  }
 
-  app.post(AUTHORIZE_PATH, async (request, reply) => {
+  const submitAuthorizationForm = async (request: FastifyRequest, reply: FastifyReply) => {
     if (!(request.body instanceof Map)) return showError(reply, 400, 'The form was not sent correctly.')
     const form = request.body as FormParams
     const cookie = request.cookies[CSRF_COOKIE]
@@ -134,7 +136,13 @@ export function registerAuthorizeEndpoint(app: FastifyInstance, deps: AuthorizeD
     })
     // RFC 9207: iss in the response lets the client tell authorization servers apart.
     return reply.redirect(redirectWith(target, { code, iss: config.issuer }), 302)
-  })
+  }
+
+  // /oauth/authorize, and authorize.paths for legacy clients (/o/authorize/), each exactly as written.
+  for (const path of config.authorize.paths) {
+    app.get(path, showAuthorizationPage)
+    app.post(path, submitAuthorizationForm)
+  }
 }
 
 function safeEqual(a: string, b: string): boolean {

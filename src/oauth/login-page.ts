@@ -19,13 +19,15 @@ function page(title: string, body: string): string {
 }
 
 export interface LoginPageOptions {
+  /** The path this page was served at: the form posts back to it. */
+  readonly action: string
   readonly request: AuthorizationRequest
   readonly csrfToken: string
   readonly username?: string
   readonly error?: string
 }
 
-export function renderLoginPage({ request, csrfToken, username, error }: LoginPageOptions): string {
+export function renderLoginPage({ action, request, csrfToken, username, error }: LoginPageOptions): string {
   const hidden: Record<string, string | undefined> = {
     response_type: request.responseType,
     client_id: request.client.id,
@@ -47,7 +49,7 @@ export function renderLoginPage({ request, csrfToken, username, error }: LoginPa
     'Sign in',
     `<h1>Sign in to continue to ${escapeHtml(request.client.id)}</h1>${scopes}
 ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ''}
-<form method="post" action="authorize">${fields}
+<form method="post" action="${escapeHtml(action)}">${fields}
 <label for="username">Username</label><input type="text" id="username" name="username" autocomplete="username" required value="${escapeHtml(username ?? '')}">
 <label for="password">Password</label><input type="password" id="password" name="password" autocomplete="current-password" required>
 <div class="actions"><button type="submit" name="decision" value="approve">Allow</button><button type="submit" name="decision" value="deny" formnovalidate>Deny</button></div>
