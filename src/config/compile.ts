@@ -31,6 +31,12 @@ export interface Client {
   readonly allowIps: IpMatcher | undefined
   /** Across all routes, per client. */
   readonly rateLimit: RateLimitRule | undefined
+  /** The "aud" of this client's access tokens (tokens.audience unless the client says otherwise). */
+  readonly audience: string
+  /** Static claims added to this client's access tokens (never one the gateway sets itself). */
+  readonly extraClaims: Readonly<Record<string, string | number | boolean>>
+  /** Legacy (POD Shop): client_credentials also returns a refresh token; RFC 6749 §4.4.3 says not to. */
+  readonly refreshWithClientCredentials: boolean
 }
 
 export interface User {
@@ -143,6 +149,9 @@ export function durationSeconds(value: number | string): number {
   return Number(value.slice(0, -1)) * UNITS[value.slice(-1)]!
 }
 
+/** Claims the gateway sets on every access token: a client's token.claims cannot replace them. */
+const RESERVED_CLAIMS = new Set(['iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti', 'client_id', 'scope', 'azp', 'app', 'biz', 'auth_time', 'cnf', 'act'])
+
 export const DEFAULT_TOKEN_PATH = '/oauth/token'
 export const DEFAULT_AUTHORIZE_PATH = '/oauth/authorize'
 const DEFAULT_ROUTE_TIMEOUT_MS = 30_000
@@ -218,6 +227,7 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
   const issuer = raw.issuer ?? `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${port}`
   checkUrl(issuer, ['issuer'], problem, { allowPath: true })
 
+  const audience = raw.tokens?.audience ?? issuer
   const clients = new Map<string, Client>()
   for (const [i, c] of (raw.clients ?? []).entries()) {
     const at = (...rest: (string | number)[]) => ['clients', i, ...rest]
@@ -242,7 +252,16 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
       redirectUris: Object.freeze([...(c.redirectUris ?? [])]),
       allowIps: ipMatcher(c.allowIps, at('allowIps')),
       rateLimit: rateLimit(c.rateLimit),
+      audience: c.token?.audience === 'client_id' ? c.id : (c.token?.audience ?? audience),
+      extraClaims: Object.freeze({ ...c.token?.claims }),
+      refreshWithClientCredentials: c.token?.refreshWithClientCredentials ?? false,
     }))
+    for (const name of Object.keys(c.token?.claims ?? {})) {
+      if (RESERVED_CLAIMS.has(name)) problem(at('token', 'claims', name), `"${name}" is set by the gateway and cannot be configured`)
+    }
+    if (c.token?.refreshWithClientCredentials && !c.grants?.includes('refresh_token')) {
+      problem(at('token', 'refreshWithClientCredentials'), 'needs refresh_token in grants')
+    }
   }
 
   for (const [i, c] of (raw.clients ?? []).entries()) {
@@ -348,7 +367,7 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
     issuer,
     signing: { alg: raw.signing?.alg ?? 'ES256', keyFile: keyFile === undefined ? undefined : options.resolvePath(keyFile) },
     tokens: {
-      audience: raw.tokens?.audience ?? issuer,
+      audience,
       accessTokenTtl: durationSeconds(raw.tokens?.accessTokenTtl ?? 3600),
       refreshTokenTtl: durationSeconds(raw.tokens?.refreshTokenTtl ?? 1_209_600),
       authorizationCodeTtl: durationSeconds(raw.tokens?.authorizationCodeTtl ?? 60),

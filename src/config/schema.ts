@@ -53,6 +53,14 @@ const Client = closed({
   redirectUris: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
   allowIps: Type.Optional(AllowIps),
   rateLimit: Type.Optional(RateLimit),
+  /** The shape of this client's access tokens, for clients of systems that shaped them otherwise. */
+  token: Type.Optional(
+    closed({
+      audience: Type.Optional(Type.String({ minLength: 1, description: 'a fixed value, or client_id for the client\'s own id' })),
+      claims: Type.Optional(Type.Record(Type.String({ minLength: 1 }), Type.Union([Type.String(), Type.Number(), Type.Boolean()]))),
+      refreshWithClientCredentials: Type.Optional(Type.Boolean()),
+    }),
+  ),
 })
 
 const User = closed({

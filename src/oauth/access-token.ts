@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto'
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose'
 import { LRUCache } from 'lru-cache'
-import type { GatehouseConfig } from '../config/compile.js'
+import type { Client, GatehouseConfig } from '../config/compile.js'
 import { GatehouseError } from '../errors.js'
 import type { SigningKeys } from './keys.js'
 
@@ -28,10 +28,9 @@ export interface AccessTokenClaims {
 }
 
 export interface IssueRequest {
-  readonly clientId: string
+  readonly client: Client
   readonly subject: string
   readonly scopes: readonly string[]
-  readonly group: string | undefined
   /** When the user or client authenticated, in seconds. */
   readonly authTime: number
 }
@@ -46,21 +45,23 @@ export function createAccessTokenIssuer(config: GatehouseConfig, keys: SigningKe
   return async function issueAccessToken(req: IssueRequest): Promise<IssuedAccessToken> {
     const iat = Math.floor(clock() / 1000)
     const expiresIn = config.tokens.accessTokenTtl
+    const { client } = req
     const claims: AccessTokenClaims = {
       iss: config.issuer,
       sub: req.subject,
-      aud: config.tokens.audience,
+      aud: client.audience,
       exp: iat + expiresIn,
       iat,
       jti: randomUUID(),
-      client_id: req.clientId,
+      client_id: client.id,
       scope: req.scopes.join(' '),
-      azp: req.clientId,
-      app: req.clientId,
-      ...(req.group === undefined ? {} : { biz: req.group }),
+      azp: client.id,
+      app: client.id,
+      ...(client.group === undefined ? {} : { biz: client.group }),
       auth_time: req.authTime,
     }
-    const token = await new SignJWT({ ...claims })
+    // The client's static claims first: the gateway's own always win (the config refuses clashes too).
+    const token = await new SignJWT({ ...client.extraClaims, ...claims })
       .setProtectedHeader({ alg: keys.alg, kid: keys.kid, typ: 'at+jwt' })
       .sign(keys.privateKey)
     return { token, claims, expiresIn }
@@ -82,7 +83,8 @@ export function createAccessTokenVerifier(config: GatehouseConfig, keys: Signing
   const toleranceMs = config.tokens.clockTolerance * 1000
   const options = {
     issuer: config.issuer,
-    audience: config.tokens.audience,
+    // Every audience a token of ours can carry; verifyAccessToken then checks it is its client's.
+    audience: [...new Set([config.tokens.audience, ...[...config.clients.values()].map((c) => c.audience)])],
     algorithms: [...keys.algorithms], // each key verifies only with its own alg (jose matches the JWK's alg)
     typ: 'at+jwt', // RFC 9068 §4: an ID token or other JWT is not an access token
     clockTolerance: config.tokens.clockTolerance,
@@ -110,6 +112,9 @@ export function createAccessTokenVerifier(config: GatehouseConfig, keys: Signing
     }
     if (typeof payload.scope !== 'string' && payload.scope !== undefined) throw invalidToken('the access token is invalid', 'token_scope_claim')
     const claims = payload as unknown as AccessTokenClaims
+    // A token carries its own client's audience: one that names another's was not minted for it.
+    const client = config.clients.get(claims.client_id as string)
+    if (client !== undefined && claims.aud !== client.audience) throw invalidToken('the access token is invalid', 'token_aud_not_its_clients')
     const verified: VerifiedAccessToken = Object.freeze({
       claims,
       scopes: Object.freeze(claims.scope ? claims.scope.split(' ') : []),

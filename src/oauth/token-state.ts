@@ -44,6 +44,8 @@ export type CodeRedemption =
 export interface RefreshRecord {
   readonly familyId: string
   readonly clientId: string
+  /** The client acting for itself (legacy client_credentials refresh), not for a user. */
+  readonly clientItself?: boolean
   readonly subject: string
   readonly scopes: readonly string[]
   readonly authTime: number

@@ -28,6 +28,8 @@ export interface TokenGrant {
   readonly authTime: number
   /** Issue a refresh token too, when the client lists the refresh_token grant. */
   readonly withRefresh: boolean
+  /** The client acts for itself, not for a user (its refresh tokens name no user). */
+  readonly clientItself?: boolean
   /**
    * The family of a redeemed code or of the refresh token being rotated. Its record is kept even
    * without a refresh token, so that a replayed code still revokes the access token.
@@ -48,8 +50,8 @@ export function createTokenIssuer(
   state: TokenState,
   refreshTokenTtl: number,
 ): TokenIssuer {
-  return async function issueTokens({ client, subject, scopes, authTime, withRefresh, family, refreshScopes }) {
-    const access = await issueAccessToken({ clientId: client.id, subject, scopes, group: client.group, authTime })
+  return async function issueTokens({ client, subject, scopes, authTime, withRefresh, clientItself, family, refreshScopes }) {
+    const access = await issueAccessToken({ client, subject, scopes, authTime })
     const response: TokenResponse = {
       access_token: access.token,
       token_type: 'Bearer',
@@ -62,7 +64,7 @@ export function createTokenIssuer(
     // Writes first, then the family's flag (the winner's order in token-state.ts). A new family
     // has no marker naming it yet, so nothing can revoke it meanwhile.
     const refreshToken = canRefresh
-      ? await state.saveRefreshToken({ familyId, clientId: client.id, subject, scopes: refreshScopes ?? scopes, authTime })
+      ? await state.saveRefreshToken({ familyId, clientId: client.id, ...(clientItself ? { clientItself } : {}), subject, scopes: refreshScopes ?? scopes, authTime })
       : undefined
     await state.saveFamily(familyId, access.claims)
     if (family && (await state.withdrawIfRevoked(familyId, access.claims, refreshToken))) throw family.revoked()

@@ -33,9 +33,16 @@ export async function rotateRefreshToken(ctx: RefreshContext, token: string, req
   if (record.clientId !== client.id) throw invalidGrant('the refresh token was issued to another client', 'refresh_wrong_client')
   if (await state.isFamilyRevoked(record.familyId)) throw invalidGrant('the refresh token is revoked', 'refresh_revoked')
   // The config may have changed since: a removed user gets nothing, and scopes can only shrink.
-  const user = ctx.users().get(record.subject)
-  if (!user) throw invalidGrant('the user no longer exists', 'refresh_user_unknown')
-  const stillAllowed = record.scopes.filter((s) => client.scopes.includes(s) && user.scopes.includes(s))
+  let userScopes: readonly string[]
+  if (record.clientItself) {
+    if (!client.refreshWithClientCredentials) throw invalidGrant('this client may no longer refresh its own tokens', 'refresh_client_itself_off')
+    userScopes = client.scopes
+  } else {
+    const user = ctx.users().get(record.subject)
+    if (!user) throw invalidGrant('the user no longer exists', 'refresh_user_unknown')
+    userScopes = user.scopes
+  }
+  const stillAllowed = record.scopes.filter((s) => client.scopes.includes(s) && userScopes.includes(s))
   const scopes = grantScopes(requestedScope, stillAllowed)
   if (!(await state.useRefreshToken(token, record))) {
     await state.revokeFamily(record.familyId)
@@ -48,6 +55,7 @@ export async function rotateRefreshToken(ctx: RefreshContext, token: string, req
     refreshScopes: stillAllowed,
     authTime: record.authTime,
     withRefresh: true,
+    ...(record.clientItself ? { clientItself: true } : {}),
     family: { id: record.familyId, revoked: refreshReused },
   })
   return response
