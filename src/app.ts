@@ -19,7 +19,7 @@ import { INTROSPECT_PATH, registerIntrospectionEndpoint } from './oauth/introspe
 import { deriveKey, loadSigningKeys, type SigningKeys } from './oauth/keys.js'
 import { decoyHashLike } from './oauth/secret-hash.js'
 import { REVOKE_PATH, registerRevocationEndpoint } from './oauth/revoke.js'
-import { legacyRefreshPath, registerTokenEndpoint } from './oauth/token-endpoint.js'
+import { registerTokenEndpoint } from './oauth/token-endpoint.js'
 import { createTokenState } from './oauth/token-state.js'
 import { createUserVerifier } from './oauth/user-auth.js'
 import { basicAuthenticator } from './pipeline/authn-basic.js'
@@ -165,7 +165,7 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
     clients,
     resolveClientAddress,
     reservedPaths: reservePaths([
-      ...config.tokenEndpoint.paths.flatMap((p) => [[p, 'POST'], [legacyRefreshPath(p), 'POST']] as const),
+      ...config.tokenEndpoint.paths.flatMap((t) => [t.path, ...t.refreshPaths].map((p) => [p, 'POST'] as const)),
       ...config.authorize.paths.map((p) => [p, 'GET, HEAD, POST'] as const),
       [REVOKE_PATH, 'POST'],
       [INTROSPECT_PATH, 'POST'],

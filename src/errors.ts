@@ -42,6 +42,9 @@ const STATUS: Record<ErrorCode, number> = {
 /** Seconds a 503 asks clients to wait: about how long an outage of the store takes to notice its end. */
 const RETRY_AFTER_UNAVAILABLE_S = 5
 
+/** Every error code, for config that maps them (a legacy token path's own codes). */
+export const ERROR_CODES = Object.keys(STATUS) as readonly ErrorCode[]
+
 export interface GatehouseErrorOptions {
   /** Overrides the code's usual status (e.g. invalid_request is 413 for a body too large). */
   status?: number

@@ -4,6 +4,7 @@ import { cidrProblem, compileIpMatcher, type IpMatcher } from '../net/cidr.js'
 import { hashSecret, parseSecretHash, type ScryptHash } from '../oauth/secret-hash.js'
 import { foldCase } from '../pipeline/match-route.js'
 import { normalisePath } from '../pipeline/normalise-path.js'
+import { ERROR_CODES, type ErrorCode } from '../errors.js'
 import type { ConfigFile, GrantTypeName } from './schema.js'
 
 export type SigningAlg = 'ES256' | 'RS256' | 'EdDSA'
@@ -69,6 +70,19 @@ export interface RouteRule {
   readonly rateLimit: RouteRateLimitRule | undefined
 }
 
+/** A token path and what its legacy clients need; /oauth/token has none of it. */
+export interface TokenPathRule {
+  readonly path: string
+  readonly defaultGrantType: GrantTypeName | undefined
+  /** Our error codes → the ones this path's clients expect. */
+  readonly errorCodes: Readonly<Partial<Record<string, string>>>
+  readonly descriptionField: string
+  readonly pretty: boolean
+  readonly envelope: boolean
+  /** `{path}/refresh`, then the configured refresh paths (`*` matches one segment). */
+  readonly refreshPaths: readonly string[]
+}
+
 export interface GatehouseConfig {
   readonly file: string
   readonly server: {
@@ -101,7 +115,8 @@ export interface GatehouseConfig {
     readonly clockTolerance: number
   }
   readonly tokenEndpoint: {
-    readonly paths: readonly string[]
+    /** /oauth/token first, then tokenEndpoint.paths, each exactly as written. */
+    readonly paths: readonly TokenPathRule[]
     /** Token requests per claimed client_id; every attempt counts. */
     readonly rateLimit: RateLimitRule
     /** Failed client authentications per IP, here and on Basic routes. */
@@ -334,17 +349,32 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
 
   // Legacy paths are served exactly as written: Django OAuth Toolkit's clients use /o/token/ and
   // /o/authorize/, slash and all.
-  const exactPaths = (first: string, extra: readonly string[] | undefined, at: string[]) => {
-    const paths = [first]
-    for (const [i, p] of (extra ?? []).entries()) {
-      const canonical = canonicalPrefix(p, [...at, i], problem)
-      const exact = p.length > 1 && p.endsWith('/') ? `${canonical}/` : canonical
-      if (!paths.includes(exact)) paths.push(exact)
-    }
-    return paths
+  const exactPath = (p: string, at: (string | number)[]) => {
+    const canonical = canonicalPrefix(p, at, problem)
+    return p.length > 1 && p.endsWith('/') ? `${canonical}/` : canonical
   }
-  const tokenPaths = exactPaths(DEFAULT_TOKEN_PATH, raw.tokenEndpoint?.paths, ['tokenEndpoint', 'paths'])
-  const authorizePaths = exactPaths(DEFAULT_AUTHORIZE_PATH, raw.authorize?.paths, ['authorize', 'paths'])
+  const authorizePaths = [DEFAULT_AUTHORIZE_PATH]
+  for (const [i, p] of (raw.authorize?.paths ?? []).entries()) {
+    const exact = exactPath(p, ['authorize', 'paths', i])
+    if (authorizePaths.includes(exact)) problem(['authorize', 'paths', i], `"${p}" is served already`)
+    authorizePaths.push(exact)
+  }
+  const tokenPaths: TokenPathRule[] = [tokenPathRule(DEFAULT_TOKEN_PATH, {})]
+  for (const [i, entry] of (raw.tokenEndpoint?.paths ?? []).entries()) {
+    const at = ['tokenEndpoint', 'paths', i]
+    const options = typeof entry === 'string' ? { path: entry } : entry
+    const path = exactPath(options.path, typeof entry === 'string' ? at : [...at, 'path'])
+    if (tokenPaths.some((t) => t.path === path)) problem(at, `"${path}" is served already`)
+    for (const code of Object.keys(options.errors ?? {})) {
+      if (!ERROR_CODES.includes(code as ErrorCode)) problem([...at, 'errors', code], `"${code}" is not an error the gateway answers with (${ERROR_CODES.join(', ')})`)
+    }
+    const refreshPaths = (options.refreshPaths ?? []).map((p, j) => {
+      const withWildcards = p.replace(/\/\*(?=\/|$)/g, '/x') // checked as a path with a placeholder segment
+      exactPath(withWildcards, [...at, 'refreshPaths', j])
+      return p
+    })
+    tokenPaths.push(tokenPathRule(path, { ...options, refreshPaths }))
+  }
 
   if (problems.length > 0) return problems
   const keyFile = raw.signing?.keyFile
@@ -409,6 +439,18 @@ function warnAboutMixedCosts(kind: string, hashes: readonly (readonly [string, S
     `${kind} are hashed at different scrypt costs (${groups.join('; ')}), so response times tell which ones exist; ` +
       're-hash them at one cost with `gatehouse hash-secret`',
   )
+}
+
+function tokenPathRule(path: string, o: Partial<Omit<TokenPathRule, 'path' | 'errorCodes'>> & { errors?: Record<string, string> }): TokenPathRule {
+  return {
+    path,
+    defaultGrantType: o.defaultGrantType,
+    errorCodes: { ...o.errors },
+    descriptionField: o.descriptionField ?? 'error_description',
+    pretty: o.pretty ?? false,
+    envelope: o.envelope ?? false,
+    refreshPaths: [`${path.replace(/\/+$/, '')}/refresh`, ...(o.refreshPaths ?? [])],
+  }
 }
 
 /** A prefix must already be in normalised form, so that what the operator wrote is what is matched. */

@@ -63,6 +63,22 @@ const Client = closed({
   ),
 })
 
+/** A legacy token path, with the compatibility its old clients need (README: "Standing in"). */
+const TokenPath = closed({
+  path: Type.String({ pattern: '^/' }),
+  /** The grant of a request that names none (POD Shop posts Basic credentials and no body at all). */
+  defaultGrantType: Type.Optional(GrantType),
+  /** The error codes this path's clients expect, by ours (MAXST: T001, T006). */
+  errors: Type.Optional(Type.Record(Type.String({ pattern: '^[a-z_]+$' }), Type.String({ minLength: 1 }))),
+  /** The name of the description field in its errors (MAXST: description). */
+  descriptionField: Type.Optional(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' })),
+  /** Honour ?pretty=true (indented JSON) and ?envelope=true ({"status", "content"} with 200), as Atlas does. */
+  pretty: Type.Optional(Type.Boolean()),
+  envelope: Type.Optional(Type.Boolean()),
+  /** More paths for the legacy refresh (refreshToken in the query or body); `*` matches one segment. */
+  refreshPaths: Type.Optional(Type.Array(Type.String({ pattern: '^/' }), { minItems: 1 })),
+})
+
 const User = closed({
   username: Type.String({ pattern: '^[\\x21-\\x7E]+$', maxLength: 128, description: 'printable ASCII, no spaces' }),
   passwordHash: Type.Optional(Type.String({ pattern: '^\\$scrypt\\$' })),
@@ -121,7 +137,7 @@ export const ConfigFileSchema = closed({
   ),
   tokenEndpoint: Type.Optional(
     closed({
-      paths: Type.Optional(Type.Array(Type.String({ pattern: '^/' }), { minItems: 1, uniqueItems: true })),
+      paths: Type.Optional(Type.Array(Type.Union([Type.String({ pattern: '^/' }), TokenPath], { description: 'a path, or { path, ... } with what its legacy clients need' }), { minItems: 1 })),
       rateLimit: Type.Optional(RateLimit),
       failureLimit: Type.Optional(RateLimit),
     }),

@@ -30,21 +30,28 @@ export function toGatehouseError(err: unknown, statusFor4xx?: number): Gatehouse
   return new GatehouseError('server_error', 'an unexpected error occurred', { reason: 'unexpected', cause: err })
 }
 
-export function sendError(request: FastifyRequest, reply: FastifyReply, err: GatehouseError): FastifyReply {
+/** How a legacy token path's clients expect errors: their own codes (MAXST: T001) and field name. */
+export interface ErrorStyle {
+  readonly codes: Readonly<Partial<Record<string, string>>>
+  readonly descriptionField: string
+}
+
+export function sendError(request: FastifyRequest, reply: FastifyReply, err: GatehouseError, style?: ErrorStyle): FastifyReply {
   // ??=: fastify's own routing errors (frameworkErrors) come before any onRequest hook.
   request.audit ??= {}
   request.audit.reason = err.reason ?? err.code
   if (err.status >= 500) request.log.error({ err: err.cause ?? err, reason: request.audit.reason }, err.message)
   for (const [name, value] of Object.entries(err.headers)) reply.header(name, value)
-  return reply.code(err.status).type('application/json; charset=utf-8').send(err.toJSON())
+  const body = style ? { error: style.codes[err.code] ?? err.code, [style.descriptionField]: err.message } : err.toJSON()
+  return reply.code(err.status).type('application/json; charset=utf-8').send(body)
 }
 
 /**
  * The error handler of a context. The OAuth endpoints' (`oauth: true`) answers every 4xx with 400
  * and never lets an error be cached (RFC 6749 §5.1, §5.2), whichever hook or step refused.
  */
-export const errorHandler = ({ oauth = false } = {}) =>
+export const errorHandler = ({ oauth = false, style }: { oauth?: boolean; style?: ErrorStyle } = {}) =>
   function handleError(this: unknown, err: unknown, request: FastifyRequest, reply: FastifyReply) {
     if (oauth) reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
-    return sendError(request, reply, toGatehouseError(err, oauth ? 400 : undefined))
+    return sendError(request, reply, toGatehouseError(err, oauth ? 400 : undefined), style)
   }

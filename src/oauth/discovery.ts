@@ -20,7 +20,7 @@ export function authorizationServerMetadata(config: GatehouseConfig) {
   return {
     issuer: config.issuer,
     authorization_endpoint: base + AUTHORIZE_PATH,
-    token_endpoint: base + config.tokenEndpoint.paths[0],
+    token_endpoint: base + config.tokenEndpoint.paths[0]!.path,
     jwks_uri: base + JWKS_PATH,
     revocation_endpoint: base + REVOKE_PATH,
     introspection_endpoint: base + INTROSPECT_PATH,

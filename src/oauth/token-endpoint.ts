@@ -1,7 +1,7 @@
 // POST /oauth/token (and each tokenEndpoint.paths entry), as a list of small named steps in the
 // manner of node-oidc-provider's lib/actions/token.js.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { GatehouseConfig, User } from '../config/compile.js'
+import type { GatehouseConfig, TokenPathRule, User } from '../config/compile.js'
 import type { GrantTypeName } from '../config/schema.js'
 import { GatehouseError } from '../errors.js'
 import type { Clock } from './access-token.js'
@@ -10,7 +10,9 @@ import type { ClientAddress } from '../pipeline/client-address.js'
 import { consumeRateLimit } from '../pipeline/rate-limit.js'
 import type { Limiter } from '../store/index.js'
 import { extractClientCredentials, type ClientVerifier } from './client-auth.js'
+import { errorHandler } from '../http/reply-error.js'
 import { formBody, noStore, queryParams, requireParam, type FormParams } from './form-params.js'
+import { presentAsAsked } from './legacy-response.js'
 import { GRANTS } from './grants/index.js'
 import type { TokenIssuer } from './grants/issue-tokens.js'
 import { rotateRefreshToken } from './grants/refresh-token.js'
@@ -44,10 +46,12 @@ export function registerTokenEndpoint(app: FastifyInstance, deps: TokenEndpointD
     return { client, addressKey: key }
   }
 
-  const handleTokenRequest = async (request: FastifyRequest, reply: FastifyReply) => {
-    const params = formBody(request)
+  const handleTokenRequest = (rule: TokenPathRule) => async (request: FastifyRequest, reply: FastifyReply) => {
+    // A path with a default grant takes a request with no body at all (POD Shop's curl sends its
+    // Basic header alone): the client is authenticated from the header, so a wrong key is 401.
+    const params = rule.defaultGrantType !== undefined && request.body === undefined ? new Map<string, string>() : formBody(request)
     const { client, addressKey } = await authenticateTokenClient(request, reply, params)
-    const grantType = checkGrantType(requireParam(params, 'grant_type'), client.grants)
+    const grantType = checkGrantType(params.get('grant_type') ?? rule.defaultGrantType ?? requireParam(params, 'grant_type'), client.grants)
     return GRANTS[grantType]!({ ...deps, params, client, addressKey, now: deps.clock() })
   }
 
@@ -66,14 +70,20 @@ export function registerTokenEndpoint(app: FastifyInstance, deps: TokenEndpointD
     return rotateRefreshToken({ ...deps, client }, token, params.get('scope'))
   }
 
-  for (const path of deps.config.tokenEndpoint.paths) {
-    // onRequest, so that errors from body parsing (wrong type, too large) are not cached either.
-    app.post(path, { onRequest: noStore }, handleTokenRequest)
-    app.post(legacyRefreshPath(path), { onRequest: noStore }, handleLegacyRefresh)
-    app.route({
-      method: ['GET', 'PUT', 'PATCH', 'DELETE'],
-      url: path,
+  for (const rule of deps.config.tokenEndpoint.paths) {
+    // onRequest, so that errors from body parsing (wrong type, too large) are not cached either; the
+    // path's own error style and presentation, for its legacy clients.
+    const options = {
       onRequest: noStore,
+      onSend: presentAsAsked(rule),
+      errorHandler: errorHandler({ oauth: true, style: { codes: rule.errorCodes, descriptionField: rule.descriptionField } }),
+    }
+    app.post(rule.path, options, handleTokenRequest(rule))
+    for (const refreshPath of rule.refreshPaths) app.post(refreshPath.replace(/\/\*(?=\/|$)/g, (_, i: number) => `/:segment${i}`), options, handleLegacyRefresh)
+    app.route({
+      ...options,
+      method: ['GET', 'PUT', 'PATCH', 'DELETE'],
+      url: rule.path,
       handler: async () => {
         throw new GatehouseError('method_not_allowed', 'the token endpoint accepts POST only', {
           reason: 'token_method',
@@ -83,9 +93,6 @@ export function registerTokenEndpoint(app: FastifyInstance, deps: TokenEndpointD
     })
   }
 }
-
-/** `{path}/refresh`, for legacy clients: /passport/token/refresh, and /o/token/refresh for /o/token/. */
-export const legacyRefreshPath = (tokenPath: string): string => `${tokenPath.replace(/\/+$/, '')}/refresh`
 
 function checkGrantType(grantType: string, allowed: ReadonlySet<GrantTypeName>): GrantTypeName {
   if (!Object.hasOwn(GRANTS, grantType)) {

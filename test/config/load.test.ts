@@ -23,7 +23,7 @@ describe('config loading', () => {
     expect(config.issuer).toBe('http://127.0.0.1:8080')
     expect(config.tokens).toMatchObject({ audience: 'http://127.0.0.1:8080', accessTokenTtl: 3600, refreshTokenTtl: 1209600, authorizationCodeTtl: 60 })
     expect(config.signing).toEqual({ alg: 'ES256', keyFile: undefined })
-    expect(config.tokenEndpoint.paths).toEqual(['/oauth/token'])
+    expect(config.tokenEndpoint.paths.map((t) => t.path)).toEqual(['/oauth/token'])
   })
 
   it('names the path and line of an unknown key', async () => {
