@@ -22,6 +22,8 @@ export interface RouteRateLimitRule extends RateLimitRule {
 
 export interface Client {
   readonly id: string
+  /** What users see on the login page (the id when not configured). */
+  readonly name: string
   readonly type: 'confidential' | 'public'
   /** Absent for public clients. */
   readonly secret: ScryptHash | undefined
@@ -137,6 +139,8 @@ export interface GatehouseConfig {
     readonly loginFailureLimitPerIp: RateLimitRule
   }
   readonly clients: ReadonlyMap<string, Client>
+  /** What scopes mean to users, for the login page. */
+  readonly scopeDescriptions: ReadonlyMap<string, string>
   readonly users: ReadonlyMap<string, User>
   /** Longest prefix first, so the most specific route wins. */
   readonly routes: readonly RouteRule[]
@@ -259,6 +263,7 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
     }
     clients.set(c.id, Object.freeze({
       id: c.id,
+      name: c.name ?? c.id,
       type,
       secret,
       grants: new Set<GrantTypeName>(c.grants ?? (type === 'public' ? ['authorization_code'] : ['client_credentials'])),
@@ -416,6 +421,7 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
       loginFailureLimitPerIp: rateLimit(raw.authorize?.loginFailureLimitPerIp) ?? { points: 20, duration: 300 },
     },
     clients,
+    scopeDescriptions: new Map(Object.entries(raw.scopes ?? {})),
     users,
     routes,
     warnings,

@@ -44,6 +44,8 @@ export const HttpMethod = Type.Union(
 
 const Client = closed({
   id: Type.String({ pattern: '^[\\x21-\\x7E]+$', maxLength: 128, description: 'printable ASCII, no spaces' }),
+  /** What users see on the login page; default: the id. */
+  name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
   type: Type.Optional(Type.Union([Type.Literal('confidential'), Type.Literal('public')])),
   secretHash: Type.Optional(Type.String({ pattern: '^\\$scrypt\\$' })),
   secret: Type.Optional(Type.String({ minLength: 1 })),
@@ -156,6 +158,8 @@ export const ConfigFileSchema = closed({
       loginFailureLimitPerIp: Type.Optional(RateLimit),
     }),
   ),
+  /** What each scope means to a user, shown on the login page. */
+  scopes: Type.Optional(Type.Record(ScopeToken, Type.String({ minLength: 1, maxLength: 200 }))),
   clients: Type.Optional(Type.Array(Client)),
   users: Type.Optional(Type.Array(User)),
   routes: Type.Optional(Type.Array(Route)),

@@ -58,7 +58,7 @@ export function registerAuthorizeEndpoint(app: FastifyInstance, deps: AuthorizeD
       reply.setCookie(CSRF_COOKIE, cookie, { path: action, httpOnly: true, sameSite: 'strict', secure: secureCookie })
     }
     pageHeaders(reply, request)
-    return reply.code(status).send(renderLoginPage({ action, request, csrfToken: csrfTokenFor(cookie), ...form }))
+    return reply.code(status).send(renderLoginPage({ action, request, csrfToken: csrfTokenFor(cookie), scopeDescriptions: config.scopeDescriptions, ...form }))
   }
 
   const showError = (reply: FastifyReply, status: number, message: string) => {

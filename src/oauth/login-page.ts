@@ -8,7 +8,8 @@ const STYLE = `
 body{font:16px/1.5 system-ui,sans-serif;background:#f4f5f7;color:#1d2330;margin:0;display:flex;min-height:100vh;align-items:center;justify-content:center}
 main{background:#fff;border-radius:8px;box-shadow:0 1px 4px #0002;padding:2rem;width:min(22rem,90vw)}
 h1{font-size:1.25rem;margin:0 0 1rem}ul{padding-left:1.2rem}label{display:block;margin:.75rem 0 .25rem;font-weight:600}
-input[type=text],input[type=password]{width:100%;box-sizing:border-box;padding:.5rem;border:1px solid #b8bdc7;border-radius:4px;font:inherit}
+input[type=text],input[type=password]{width:100%;box-sizing:border-box;padding:.5rem;border:1px solid #767b86;border-radius:4px;font:inherit}
+input[aria-invalid=true]{border-color:#b42318}
 .actions{display:flex;gap:.5rem;margin-top:1.25rem}button{flex:1;padding:.6rem;border-radius:4px;border:1px solid #1d4ed8;font:inherit;cursor:pointer}
 button[value=approve]{background:#1d4ed8;color:#fff}button[value=deny]{background:#fff;color:#1d4ed8}
 .error{background:#fde8e8;color:#8b1c1c;padding:.5rem .75rem;border-radius:4px}.muted{color:#5b6272;font-size:.9rem}`
@@ -18,6 +19,7 @@ function page(title: string, body: string): string {
 <title>${escapeHtml(title)}</title><style>${STYLE}</style></head><body><main>${body}</main></body></html>`
 }
 
+/** Non-text contrast (WCAG 2.1 SC 1.4.11): input borders are #767b86 on white, 4.2:1 (3:1 needed). */
 export interface LoginPageOptions {
   /** The path this page was served at: the form posts back to it. */
   readonly action: string
@@ -25,9 +27,11 @@ export interface LoginPageOptions {
   readonly csrfToken: string
   readonly username?: string
   readonly error?: string
+  /** What each scope means to a user, from the config's `scopes`; a scope without one shows as is. */
+  readonly scopeDescriptions: ReadonlyMap<string, string>
 }
 
-export function renderLoginPage({ action, request, csrfToken, username, error }: LoginPageOptions): string {
+export function renderLoginPage({ action, request, csrfToken, username, error, scopeDescriptions }: LoginPageOptions): string {
   const hidden: Record<string, string | undefined> = {
     response_type: request.responseType,
     client_id: request.client.id,
@@ -42,17 +46,23 @@ export function renderLoginPage({ action, request, csrfToken, username, error }:
     .filter(([, v]) => v !== undefined)
     .map(([k, v]) => `<input type="hidden" name="${k}" value="${escapeHtml(v!)}">`)
     .join('')
-  const scopes = request.scopes.length
-    ? `<p>It asks for:</p><ul>${request.scopes.map((s) => `<li>${escapeHtml(s)}</li>`).join('')}</ul>`
-    : '<p>It asks for no particular access.</p>'
+  const scopeItem = (scope: string) => {
+    const description = scopeDescriptions.get(scope)
+    return `<li>${description ? `${escapeHtml(description)} <span class="muted">(${escapeHtml(scope)})</span>` : escapeHtml(scope)}</li>`
+  }
+  const scopes = request.scopes.length ? `<p>It asks to:</p><ul>${request.scopes.map(scopeItem).join('')}</ul>` : '<p>It asks for no particular access.</p>'
+  // Without JavaScript: autofocus puts the cursor in the first empty field, which after a wrong
+  // password (the username kept) is the password; the error is tied to both fields.
+  const focusUsername = !username
+  const invalid = error ? ' aria-invalid="true" aria-describedby="form-error"' : ''
   return page(
     'Sign in',
-    `<h1>Sign in to continue to ${escapeHtml(request.client.id)}</h1>${scopes}
-${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ''}
+    `<h1>Sign in to continue to ${escapeHtml(request.client.name)}</h1>${scopes}
+${error ? `<p class="error" id="form-error" role="alert">${escapeHtml(error)}</p>` : ''}
 <form method="post" action="${escapeHtml(action)}">${fields}
-<label for="username">Username</label><input type="text" id="username" name="username" autocomplete="username" required value="${escapeHtml(username ?? '')}">
-<label for="password">Password</label><input type="password" id="password" name="password" autocomplete="current-password" required>
-<div class="actions"><button type="submit" name="decision" value="approve">Allow</button><button type="submit" name="decision" value="deny" formnovalidate>Deny</button></div>
+<label for="username">Username</label><input type="text" id="username" name="username" autocomplete="username" required value="${escapeHtml(username ?? '')}"${invalid}${focusUsername ? ' autofocus' : ''}>
+<label for="password">Password</label><input type="password" id="password" name="password" autocomplete="current-password" required${invalid}${focusUsername ? '' : ' autofocus'}>
+<div class="actions"><button type="submit" name="decision" value="approve">Sign in and allow</button><button type="submit" name="decision" value="deny" formnovalidate>Deny</button></div>
 </form><p class="muted">You will be sent back to ${escapeHtml(new URL(request.redirectUri).origin === 'null' ? request.redirectUri : new URL(request.redirectUri).origin)}.</p>`,
   )
 }
