@@ -11,6 +11,7 @@ import { loggerOptions, type LoggerOptions } from './http/logging.js'
 import { errorHandler, sendError } from './http/reply-error.js'
 import { createAccessTokenIssuer, createAccessTokenVerifier, systemClock, type Clock } from './oauth/access-token.js'
 import { registerAuthorizeEndpoint } from './oauth/authorize.js'
+import { registerCors } from './oauth/cors.js'
 import { createClientVerifier } from './oauth/client-auth.js'
 import { JWKS_PATH, METADATA_PATH, registerDiscovery } from './oauth/discovery.js'
 import { registerFormParser } from './oauth/form-params.js'
@@ -19,7 +20,7 @@ import { INTROSPECT_PATH, registerIntrospectionEndpoint } from './oauth/introspe
 import { deriveKey, loadSigningKeys, type SigningKeys } from './oauth/keys.js'
 import { decoyHashLike } from './oauth/secret-hash.js'
 import { REVOKE_PATH, registerRevocationEndpoint } from './oauth/revoke.js'
-import { registerTokenEndpoint } from './oauth/token-endpoint.js'
+import { registerTokenEndpoint, routeUrl } from './oauth/token-endpoint.js'
 import { createTokenState } from './oauth/token-state.js'
 import { createUserVerifier } from './oauth/user-auth.js'
 import { basicAuthenticator } from './pipeline/authn-basic.js'
@@ -142,6 +143,22 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
     oauth.setErrorHandler(errorHandler({ oauth: true }))
     registerFormParser(oauth)
     await oauth.register(cookie)
+    // CORS for what browser apps fetch themselves; the authorize page is navigated to, never fetched.
+    const clientOrigins = new Set([...config.clients.values()].flatMap((c) => c.webOrigins))
+    const anyOrigin = config.webOrigins.includes('*')
+    const discoveryOrigins = new Set([...clientOrigins, ...config.webOrigins])
+    const clientEndpoints = { allows: (origin: string) => clientOrigins.has(origin), methods: ['POST'] }
+    const discovery = { allows: (origin: string) => anyOrigin || discoveryOrigins.has(origin), methods: ['GET', 'HEAD'] }
+    registerCors(
+      oauth,
+      new Map([
+        ...config.tokenEndpoint.paths.flatMap((t) => [t.path, ...t.refreshPaths].map((p) => [routeUrl(p), clientEndpoints] as const)),
+        [REVOKE_PATH, clientEndpoints],
+        [INTROSPECT_PATH, clientEndpoints],
+        [JWKS_PATH, discovery],
+        [METADATA_PATH, discovery],
+      ]),
+    )
     registerTokenEndpoint(oauth, {
       config,
       resolveClientAddress,

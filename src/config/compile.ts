@@ -24,6 +24,8 @@ export interface Client {
   readonly id: string
   /** What users see on the login page (the id when not configured). */
   readonly name: string
+  /** Browser origins that may call the token, revocation and introspection endpoints as this client. */
+  readonly webOrigins: readonly string[]
   readonly type: 'confidential' | 'public'
   /** Absent for public clients. */
   readonly secret: ScryptHash | undefined
@@ -141,6 +143,8 @@ export interface GatehouseConfig {
   readonly clients: ReadonlyMap<string, Client>
   /** What scopes mean to users, for the login page. */
   readonly scopeDescriptions: ReadonlyMap<string, string>
+  /** Browser origins that may read the JWKS and metadata, besides every client's ("*": any). */
+  readonly webOrigins: readonly string[]
   readonly users: ReadonlyMap<string, User>
   /** Longest prefix first, so the most specific route wins. */
   readonly routes: readonly RouteRule[]
@@ -246,6 +250,21 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
   const issuer = raw.issuer ?? `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${port}`
   checkUrl(issuer, ['issuer'], problem, { allowPath: true })
 
+  /** Serialised origins (scheme://host[:port], as a browser sends them); "*" only where allowed. */
+  const webOrigins = (entries: readonly string[] | undefined, at: (string | number)[], star: boolean): string[] =>
+    (entries ?? []).filter((origin, i) => {
+      if (origin === '*' && star) return true
+      let url: URL | undefined
+      try {
+        url = new URL(origin)
+      } catch {
+        // reported below
+      }
+      if (url && (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === origin) return true
+      problem([...at, i], `"${origin}" is not an origin (scheme://host[:port], no path or trailing slash${star ? '; or "*"' : ''})`)
+      return false
+    })
+
   const audience = raw.tokens?.audience ?? issuer
   const clients = new Map<string, Client>()
   for (const [i, c] of (raw.clients ?? []).entries()) {
@@ -264,6 +283,7 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
     clients.set(c.id, Object.freeze({
       id: c.id,
       name: c.name ?? c.id,
+      webOrigins: Object.freeze(webOrigins(c.webOrigins, at('webOrigins'), false)),
       type,
       secret,
       grants: new Set<GrantTypeName>(c.grants ?? (type === 'public' ? ['authorization_code'] : ['client_credentials'])),
@@ -422,6 +442,7 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
     },
     clients,
     scopeDescriptions: new Map(Object.entries(raw.scopes ?? {})),
+    webOrigins: webOrigins(raw.webOrigins, ['webOrigins'], true),
     users,
     routes,
     warnings,

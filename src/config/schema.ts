@@ -46,6 +46,8 @@ const Client = closed({
   id: Type.String({ pattern: '^[\\x21-\\x7E]+$', maxLength: 128, description: 'printable ASCII, no spaces' }),
   /** What users see on the login page; default: the id. */
   name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+  /** Origins of browser apps that call the token, revocation and introspection endpoints as this client (CORS). */
+  webOrigins: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { uniqueItems: true })),
   type: Type.Optional(Type.Union([Type.Literal('confidential'), Type.Literal('public')])),
   secretHash: Type.Optional(Type.String({ pattern: '^\\$scrypt\\$' })),
   secret: Type.Optional(Type.String({ minLength: 1 })),
@@ -158,6 +160,8 @@ export const ConfigFileSchema = closed({
       loginFailureLimitPerIp: Type.Optional(RateLimit),
     }),
   ),
+  /** Origins of browser apps that may read the JWKS and metadata (CORS), besides every client's; "*": any. */
+  webOrigins: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { uniqueItems: true })),
   /** What each scope means to a user, shown on the login page. */
   scopes: Type.Optional(Type.Record(ScopeToken, Type.String({ minLength: 1, maxLength: 200 }))),
   clients: Type.Optional(Type.Array(Client)),

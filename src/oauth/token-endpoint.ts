@@ -79,7 +79,7 @@ export function registerTokenEndpoint(app: FastifyInstance, deps: TokenEndpointD
       errorHandler: errorHandler({ oauth: true, style: { codes: rule.errorCodes, descriptionField: rule.descriptionField } }),
     }
     app.post(rule.path, options, handleTokenRequest(rule))
-    for (const refreshPath of rule.refreshPaths) app.post(refreshPath.replace(/\/\*(?=\/|$)/g, (_, i: number) => `/:segment${i}`), options, handleLegacyRefresh)
+    for (const refreshPath of rule.refreshPaths) app.post(routeUrl(refreshPath), options, handleLegacyRefresh)
     app.route({
       ...options,
       method: ['GET', 'PUT', 'PATCH', 'DELETE'],
@@ -93,6 +93,9 @@ export function registerTokenEndpoint(app: FastifyInstance, deps: TokenEndpointD
     })
   }
 }
+
+/** A configured path as a fastify route URL: each `*` segment becomes a parameter. */
+export const routeUrl = (path: string): string => path.replace(/\/\*(?=\/|$)/g, (_, offset: number) => `/:segment${offset}`)
 
 function checkGrantType(grantType: string, allowed: ReadonlySet<GrantTypeName>): GrantTypeName {
   if (!Object.hasOwn(GRANTS, grantType)) {
