@@ -1,8 +1,13 @@
 // HTTP Basic as clients really send it. RFC 6749 §2.3.1 form-encodes id and secret before base64,
 // but RFC 7617, curl -u, Python's requests and authlib, and POD Shop's instructions
 // (`echo -n 'id:key' | base64`) send them as they are. Both readings are accepted, as one attempt.
+import { execFile, spawnSync } from 'node:child_process'
+import { promisify } from 'node:util'
+import * as oidc from 'openid-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { fastHash, rawRequest, startGateway, startOrigin, type Gateway, type Origin } from '../helpers/index.js'
+
+const hasCurl = spawnSync('curl', ['--version'], { stdio: 'ignore' }).status === 0
 
 const SECRET = 'p+q%zz w%20x' // a +, a bare %, a space and a %20: every way the two readings differ
 let gw: Gateway
@@ -67,5 +72,24 @@ describe('Basic credentials, as sent and as form-encoded', () => {
     expect(res.status).toBe(400) // the client is known and public; only the made-up code is wrong
     expect(res.json()).toMatchObject({ error: 'invalid_grant' })
     expect((await token(raw('legacy', ''))).status).toBe(401) // a confidential client with no secret
+  })
+
+  // Real clients, as they build the header: curl -u sends the parts as they are (RFC 7617), and
+  // openid-client form-encodes them first (RFC 6749 §2.3.1). Both get a token for the same secret.
+  it.skipIf(!hasCurl)('gives curl -u a token for a secret with +, % and spaces', async () => {
+    const { stdout } = await promisify(execFile)('curl', ['-s', '-u', `legacy:${SECRET}`, '-H', 'x-forwarded-for: 198.51.100.200', '-d', 'grant_type=client_credentials', `${gw.url}/oauth/token`])
+    expect(JSON.parse(stdout)).toMatchObject({ token_type: 'Bearer', access_token: expect.any(String) })
+  })
+
+  it('gives openid-client (client_secret_basic, form-encoded) a token for the same secret', async () => {
+    const config = new oidc.Configuration(
+      { issuer: gw.config.issuer, token_endpoint: `${gw.url}/oauth/token` },
+      'legacy',
+      undefined,
+      oidc.ClientSecretBasic(SECRET),
+    )
+    oidc.allowInsecureRequests(config)
+    const tokens = await oidc.clientCredentialsGrant(config)
+    expect(tokens.token_type.toLowerCase()).toBe('bearer')
   })
 })
