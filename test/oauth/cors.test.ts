@@ -27,6 +27,13 @@ describe('CORS', () => {
     expect(res.headers).not.toHaveProperty('access-control-allow-credentials')
   })
 
+  it('answers a plain OPTIONS (no preflight) with what the path takes', async () => {
+    const res = await rawRequest(gw.url, '/oauth/token', { method: 'OPTIONS' })
+    expect(res.status).toBe(204)
+    expect(res.headers.allow).toBe('POST, OPTIONS')
+    expect(res.headers).not.toHaveProperty('access-control-allow-origin')
+  })
+
   it('refuses a preflight from another origin, or for another method', async () => {
     expect((await preflight('/oauth/token', 'https://evil.example')).status).toBe(403)
     expect((await preflight('/oauth/token', SPA, 'DELETE')).status).toBe(403)
