@@ -1,6 +1,6 @@
 // The `gatehouse` command: start the gateway (default) or one of its helpers.
 import { mkdir, writeFile } from 'node:fs/promises'
-import { dirname } from 'node:path'
+import { dirname, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { loadConfig, type Env } from './config/load.js'
 import type { SigningAlg } from './config/compile.js'
@@ -21,7 +21,7 @@ const USAGE = `usage:
   gatehouse check-config [FILE]      validate a config file; prints OK or every problem
   gatehouse hash-secret              read a secret on stdin, print its scrypt hash
   gatehouse new-client --id ID [--grants a,b] [--scopes a,b] [--group G]
-                                     make a client: prints its config entry and its secret, once
+                                     make a client: its config entry on stdout, its secret (once) on stderr
   gatehouse gen-key [--alg ES256|RS256|EdDSA] [--out FILE [--force]]
                                      make a private signing key (JWK); --out writes it with mode 0600,
                                      making its folder, and never over an existing file without --force
@@ -108,15 +108,16 @@ async function newClient(args: readonly string[], io: CliIo): Promise<number> {
   const secret = generateSecret()
   const grants = list(values.grants)
   const lines = [
-    `# Add this entry under \`clients:\` in the config file, indented as the other entries are.`,
-    `# client secret for "${values.id}", shown once: ${secret}`,
     `- id: ${JSON.stringify(values.id)}`,
     `  secretHash: "${await hashSecret(secret)}"`,
     `  grants: [${(grants.length ? grants : ['client_credentials']).join(', ')}]`,
     `  scopes: [${list(values.scopes).join(', ')}]`,
     ...(values.group ? [`  group: ${JSON.stringify(values.group)}`] : []),
   ]
-  io.stdout.write(lines.join('\n') + '\n')
+  // The secret goes to stderr: the entry on stdout can be appended to a config without it.
+  io.stderr.write(`client secret for "${values.id}", shown once (give it to the client; it is stored nowhere): ${secret}\n`)
+  io.stderr.write('add the entry below under `clients:` in the config file (it is indented as the example config\'s entries are)\n')
+  io.stdout.write(lines.map((line) => `  ${line}`).join('\n') + '\n')
   return 0
 }
 
@@ -143,8 +144,9 @@ async function genKey(args: readonly string[], io: CliIo): Promise<number> {
   }
   io.stderr.write(
     `wrote ${values.out}\n` +
-      `next: point the config at it, so that tokens outlive a restart:\n` +
-      `  signing:\n    alg: ${alg}\n    keyFile: ${values.out}    # relative to the config file's folder\n`,
+      `next: point the config at it, so that tokens outlive a restart (a relative keyFile is read from\n` +
+      `the config file's folder, so the absolute path below works wherever the config is):\n` +
+      `  signing:\n    alg: ${alg}\n    keyFile: ${resolve(values.out)}\n`,
   )
   return 0
 }

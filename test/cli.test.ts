@@ -90,7 +90,7 @@ describe('gatehouse gen-key', () => {
     const file = join(await tempDir(), 'keys', 'signing.jwk') // keys/ does not exist yet, as in a fresh clone
     const { code, stderr } = await run(['gen-key', '--out', file])
     expect(code).toBe(0)
-    expect(stderr).toContain(`keyFile: ${file}`)
+    expect(stderr).toContain(`keyFile: ${file}`) // absolute: right wherever the config file is
     await expect(loadSigningKeys('ES256', file)).resolves.toBeTruthy()
   })
 
@@ -101,10 +101,12 @@ describe('gatehouse gen-key', () => {
 
 describe('gatehouse new-client', () => {
   it('prints a config entry whose hash verifies the secret it shows once', async () => {
-    const { code, stdout } = await run(['new-client', '--id', 'reporting', '--scopes', 'orders:read,orders:write', '--group', 'acme'])
+    const { code, stdout, stderr } = await run(['new-client', '--id', 'reporting', '--scopes', 'orders:read,orders:write', '--group', 'acme'])
     expect(code).toBe(0)
-    expect(stdout).toMatch(/^# Add this entry under `clients:`/)
-    const secret = /shown once: (\S+)/.exec(stdout)![1]!
+    expect(stderr).toContain('add the entry below under `clients:`')
+    const secret = /shown once[^:]*: (\S+)/.exec(stderr)![1]!
+    expect(stdout).not.toContain(secret) // the entry can be appended to a config without the secret
+    expect(stdout).toMatch(/^ {2}- id: "reporting"\n/)
     const [entry] = parseYaml(stdout) as [{ id: string; secretHash: string; grants: string[]; scopes: string[]; group: string }]
     expect(entry).toMatchObject({ id: 'reporting', grants: ['client_credentials'], scopes: ['orders:read', 'orders:write'], group: 'acme' })
     expect(await verifySecret(secret, parseSecretHash(entry.secretHash) as ScryptHash)).toBe(true)
