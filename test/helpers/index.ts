@@ -317,7 +317,10 @@ export async function spawnGateway(yaml: string, options: { nodeArgs?: string[];
   const started = Date.now()
   const url = `http://127.0.0.1:${port}`
   while (!(await fetch(`${url}/.well-known/jwks.json`).then((r) => r.ok, () => false))) {
-    if (child.exitCode !== null || Date.now() - started > 15_000) throw new Error(`the gateway did not start:\n${output}`)
+    if (child.exitCode !== null || Date.now() - started > 15_000) {
+      if (child.exitCode === null) child.kill('SIGKILL') // never leave a half-started gateway behind
+      throw new Error(`the gateway did not start:\n${output}`)
+    }
     await sleep(25)
   }
   return {
