@@ -375,6 +375,12 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
   // Legacy paths are served exactly as written: Django OAuth Toolkit's clients use /o/token/ and
   // /o/authorize/, slash and all.
   const exactPath = (p: string, at: (string | number)[]) => {
+    // Characters with another meaning to the router or in a URL (a query, a fragment, a fastify
+    // parameter, a template) would make a path that is never served, or one served too broadly.
+    if (/[?#{}:*]/.test(p)) {
+      problem(at, `"${p}" may not contain ? # { } : or * (only refreshPaths take * as a whole segment)`)
+      return p
+    }
     const canonical = canonicalPrefix(p, at, problem)
     return p.length > 1 && p.endsWith('/') ? `${canonical}/` : canonical
   }
@@ -394,7 +400,7 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
       if (!ERROR_CODES.includes(code as ErrorCode)) problem([...at, 'errors', code], `"${code}" is not an error the gateway answers with (${ERROR_CODES.join(', ')})`)
     }
     const refreshPaths = (options.refreshPaths ?? []).map((p, j) => {
-      const withWildcards = p.replace(/\/\*(?=\/|$)/g, '/x') // checked as a path with a placeholder segment
+      const withWildcards = p.replace(/\/\*(?=\/|$)/g, '/x') // a whole-segment * is checked as a placeholder
       exactPath(withWildcards, [...at, 'refreshPaths', j])
       return p
     })

@@ -10,10 +10,11 @@ export const INTROSPECT_PATH = '/oauth/introspect'
 export function registerIntrospectionEndpoint(app: FastifyInstance, deps: OwnTokenDeps): void {
   app.post(INTROSPECT_PATH, { onRequest: noStore }, async (request) => {
     const params = formBody(request)
-    if (request.headers.authorization === undefined && params.get('client_secret') === undefined) {
+    const client = await authenticateEndpointClient(deps, request, params)
+    // After authentication, not by looking for a secret: `Basic base64("id:")` is a public client too.
+    if (client.secret === undefined) {
       throw new GatehouseError('invalid_client', 'introspection needs client authentication', { reason: 'introspect_public_client' })
     }
-    const client = await authenticateEndpointClient(deps, request, params)
     const token = requireParam(params, 'token')
     const inactive = { active: false }
     if (looksLikeJwt(token)) {

@@ -130,6 +130,16 @@ describe('config loading', () => {
     expect((await parseConfig('server: {}', FILE, {})).warnings).toEqual([])
   })
 
+  // Found by an outside review: `/o/token?x` was never served (so a catch-all route proxied it,
+  // secrets and all), `{id}` was a literal segment and `:` a fastify parameter.
+  it('refuses token, authorize and refresh paths with characters that mean something else to the router', async () => {
+    const problems = await problemsOf(`tokenEndpoint:
+  paths: ["/o/token?x", "/v1/token:exchange", { path: /pod/token, refreshPaths: ["/ac/{id}/refresh", "/a/b*c/refresh", "/ac/*/refresh"] }]
+authorize: { paths: ["/o/authorize#x"] }`)
+    expect(problems).toHaveLength(5)
+    for (const p of problems) expect(p).toMatch(/may not contain \? # \{ \} : or \*/)
+  })
+
   it('refuses a secretHash it cannot verify, and costs a config cannot afford', async () => {
     const problems = await problemsOf('clients:\n  - { id: a, secretHash: "$scrypt$ln=30,r=8,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" }')
     expect(problems).toEqual(['line 2: clients[0].secretHash: scrypt ln must be 1..20'])

@@ -74,6 +74,16 @@ describe('Basic credentials, as sent and as form-encoded', () => {
     expect((await token(raw('legacy', ''))).status).toBe(401) // a confidential client with no secret
   })
 
+  // Found by an outside review: introspection refused a public client only when no Authorization
+  // header came, so `Basic base64("spa:")` let anyone check a stolen public-client token's liveness.
+  it('does not let a public client introspect, however it names itself', async () => {
+    for (const headers of [{ authorization: raw('spa', ''), ...from() }, from()]) {
+      const res = await rawRequest(gw.url, '/oauth/introspect', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: 'token=anything&client_id=spa' })
+      expect(res.status).toBe(401)
+      expect(res.json()).toMatchObject({ error: 'invalid_client' })
+    }
+  })
+
   // Real clients, as they build the header: curl -u sends the parts as they are (RFC 7617), and
   // openid-client form-encodes them first (RFC 6749 §2.3.1). Both get a token for the same secret.
   it.skipIf(!hasCurl)('gives curl -u a token for a secret with +, % and spaces', async () => {
