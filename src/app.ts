@@ -196,7 +196,7 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
         isRevoked: (jti) => state.isAccessTokenRevoked(jti),
         failOpen: config.store.onRedisError === 'insurance',
       }),
-      basic: basicAuthenticator({ clients, verifyClient }),
+      basic: basicAuthenticator({ verifyClient }),
     },
     routeLimiters: new Map(config.routes.flatMap((r) => (r.rateLimit ? [[r.id, store.limiter(`route:${r.id}:${r.rateLimit.by}`, r.rateLimit)]] : []))),
     clientLimiters: new Map([...config.clients.values()].flatMap((c) => (c.rateLimit ? [[c.id, store.limiter(`client:${c.id}`, c.rateLimit)]] : []))),

@@ -1,6 +1,8 @@
 // Client authentication (RFC 6749 §2.3): at the token endpoint with client_secret_basic,
 // client_secret_post or none (public clients), and with HTTP Basic on routes. An unknown client and
 // a wrong secret are answered the same way, after the same scrypt work.
+import { createHmac, randomBytes } from 'node:crypto'
+import { LRUCache } from 'lru-cache'
 import type { Client } from '../config/compile.js'
 import { GatehouseError } from '../errors.js'
 import { basicChallenge } from '../pipeline/challenge.js'
@@ -64,7 +66,20 @@ export type ClientVerifier = (credentials: ClientCredentials, addressKey: string
  * anything is checked, and never per claimed client_id: that would let a stranger create a counter
  * per made-up id, or spend a real client's budget with wrong secrets.
  */
+// Verified credentials are remembered for a while (Kong, Ory and oauth2-proxy do the same): scrypt is
+// slow on purpose, and a client that repeats its credentials on every token request or Basic call
+// must not pay it every time. Keyed by an HMAC (key made at start) of both readings of the
+// credentials, never the secret itself; an entry counts only while the config still holds the very
+// client object it was verified against, so a changed secret or a removed client invalidates it.
+const VERIFIED_ENTRIES = 10_000
+const VERIFIED_TTL_MS = 60_000
+
 export function createClientVerifier({ clients, decoyHash, failures }: ClientVerifierDeps): ClientVerifier {
+  const hmacKey = randomBytes(32)
+  const verified = new LRUCache<string, Client>({ max: VERIFIED_ENTRIES, ttl: VERIFIED_TTL_MS })
+  const cacheKey = ({ id, secret, raw }: ClientCredentials) =>
+    createHmac('sha256', hmacKey).update(JSON.stringify([id, secret, raw?.id, raw?.secret])).digest('base64url')
+
   /** The client these credentials prove, or why not; a wrong or unknown one costs the same scrypt work. */
   const check = async (id: string, secret: string | undefined): Promise<Client | string> => {
     const client = clients().get(id)
@@ -79,8 +94,13 @@ export function createClientVerifier({ clients, decoyHash, failures }: ClientVer
     return (await verifySecret(secret, client.secret)) ? client : 'client_secret_wrong'
   }
 
-  return async function verifyClient({ id, secret, method, raw }, addressKey) {
+  return async function verifyClient(credentials, addressKey) {
+    const { id, secret, method, raw } = credentials
     const challenge = method === 'client_secret_basic'
+    // Only credentials with a secret are remembered: they are the ones that cost scrypt.
+    const key = secret === undefined ? undefined : cacheKey(credentials)
+    const remembered = key === undefined ? undefined : verified.get(key)
+    if (remembered !== undefined && clients().get(remembered.id) === remembered) return remembered
     // One attempt, however many readings it has: both are checked under one reservation.
     const attempt = await reserveAttempt([[failures, addressKey]])
     const first = await check(id, secret)
@@ -88,6 +108,7 @@ export function createClientVerifier({ clients, decoyHash, failures }: ClientVer
     // Refused for the reason of the standard reading (a failed raw reading says nothing new).
     if (typeof outcome === 'string') throw invalidClient(typeof first === 'string' ? first : outcome, challenge)
     await attempt.succeeded()
+    if (key !== undefined) verified.set(key, outcome)
     return outcome
   }
 }

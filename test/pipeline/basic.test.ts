@@ -119,21 +119,14 @@ describe('the verified-credentials cache', () => {
     return config.clients.get('reporting')!
   }
 
-  it('verifies a header once, and forgets it when the client changes or goes', async () => {
+  it('verifies credentials once, and forgets them when the client changes or goes', async () => {
     let clients = new Map([['reporting', await makeClient('s3cret')]])
+    // Every check that reaches scrypt first reserves an attempt: counting those counts the checks.
+    const limiter = createMemoryStore().limiter('f', { points: 100, duration: 60 })
     let verifications = 0
-    const verifier = createClientVerifier({
-      clients: () => clients,
-      decoyHash: parseSecretHash(await hashSecret('decoy', { logN: 10 })) as ScryptHash,
-      failures: createMemoryStore().limiter('f', { points: 100, duration: 60 }),
-    })
-    const authenticate = basicAuthenticator({
-      clients: () => clients,
-      verifyClient: async (credentials, ip) => {
-        verifications++
-        return verifier(credentials, ip)
-      },
-    })
+    const failures = { ...limiter, consume: (key: string) => (verifications++, limiter.consume(key)) }
+    const verifyClient = createClientVerifier({ clients: () => clients, decoyHash: parseSecretHash(await hashSecret('decoy', { logN: 10 })) as ScryptHash, failures })
+    const authenticate = basicAuthenticator({ verifyClient })
     const input = { headers: { authorization: basic('reporting', 's3cret') }, addressKey: '127.0.0.1', query: '' }
 
     expect(await authenticate(input)).toMatchObject({ clientId: 'reporting' })
@@ -145,11 +138,17 @@ describe('the verified-credentials cache', () => {
     for (const spelling of [`Basic   ${b64('reporting:s3cret')}`, `bAsIc ${b64('reporting:s3cret')}  `]) {
       expect(await authenticate({ ...input, headers: { authorization: spelling } })).toMatchObject({ clientId: 'reporting' })
     }
+    // The token endpoint's client_secret_post with the same credentials is remembered too.
+    expect(await verifyClient({ id: 'reporting', secret: 's3cret', method: 'client_secret_post' }, '127.0.0.1')).toMatchObject({ id: 'reporting' })
     expect(verifications).toBe(1)
+    // A wrong secret is never remembered.
+    await expect(verifyClient({ id: 'reporting', secret: 'nope', method: 'client_secret_post' }, '127.0.0.1')).rejects.toMatchObject({ code: 'invalid_client' })
+    await expect(verifyClient({ id: 'reporting', secret: 'nope', method: 'client_secret_post' }, '127.0.0.1')).rejects.toMatchObject({ code: 'invalid_client' })
+    expect(verifications).toBe(3)
 
     clients = new Map([['reporting', await makeClient('rotated')]]) // the secret was rotated
     await expect(authenticate(input)).rejects.toMatchObject({ code: 'invalid_client' })
-    expect(verifications).toBe(2)
+    expect(verifications).toBe(4)
 
     clients = new Map() // the client was removed
     await expect(authenticate(input)).rejects.toMatchObject({ code: 'invalid_client' })
