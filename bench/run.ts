@@ -8,10 +8,10 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
-import { createServer as createNetServer, type AddressInfo } from 'node:net'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { hashSecret } from '../src/oauth/secret-hash.js'
+import { freePort, startRedis, stop } from '../scripts/processes.js'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS || 3)
 const SECONDS = Number(process.env.BENCH_SECONDS || 5)
@@ -20,14 +20,6 @@ const TICKS = 100 // clock ticks per second (getconf CLK_TCK on Linux)
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const has = (cmd: string, arg = '-v') => spawnSync(cmd, [arg], { stdio: 'ignore' }).error === undefined
 
-async function freePort(): Promise<number> {
-  const server = createNetServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
-
 async function waitFor(url: string, init: RequestInit = {}): Promise<void> {
   for (let i = 0; i < 200; i++) {
     if (await fetch(url, init).then(() => true, () => false)) return
@@ -35,13 +27,6 @@ async function waitFor(url: string, init: RequestInit = {}): Promise<void> {
   }
   throw new Error(`${url} did not come up`)
 }
-
-const stop = (proc: ChildProcess) =>
-  new Promise<void>((resolve) => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return resolve()
-    proc.once('exit', () => resolve())
-    process.kill(proc.pid!, 'SIGTERM')
-  })
 
 /** utime + stime, in seconds, of these processes. */
 async function cpuSeconds(pids: readonly number[]): Promise<number> {
@@ -127,7 +112,7 @@ async function main() {
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': '11' }).end('{"ok":true}')
   })
   await new Promise<void>((resolve) => upstream.listen(upstreamPort, '127.0.0.1', resolve))
-  const redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+  const redis = await startRedis(redisPort)
 
   const hash = await hashSecret('bench-secret') // the cost a real deployment uses (ln=15)
   const origin = `http://127.0.0.1:${upstreamPort}`

@@ -7,41 +7,15 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
-import { createServer as createNetServer, type AddressInfo } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import autocannon from 'autocannon'
 import { hashSecret } from '../src/oauth/secret-hash.js'
+import { freePort, startRedis, stop } from './processes.js'
 
 const SECONDS = Number(process.env.LOAD_SECONDS || 60)
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-async function freePort(): Promise<number> {
-  const server = createNetServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
-
-function startRedis(port: number): Promise<ChildProcess> {
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] })
-  return new Promise((resolve, reject) => {
-    let out = ''
-    proc.stdout!.on('data', (d: Buffer) => {
-      out += d.toString()
-      if (out.includes('Ready to accept connections')) resolve(proc)
-    })
-    proc.once('exit', (code) => reject(new Error(`redis-server exited with ${code}`)))
-  })
-}
-
-const stop = (proc: ChildProcess) =>
-  new Promise<void>((resolve) => {
-    if (proc.exitCode !== null) return resolve()
-    proc.once('exit', () => resolve())
-    process.kill(proc.pid!, 'SIGTERM')
-  })
 
 /** Resident memory (KiB) and open sockets of a process, from /proc. */
 async function footprint(pid: number): Promise<{ rssKiB: number; sockets: number }> {

@@ -138,6 +138,9 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
   const verifyAccessToken = createAccessTokenVerifier(config, keys, clock)
   const issueTokens = createTokenIssuer(createAccessTokenIssuer(config, keys, clock), state, config.tokens.refreshTokenTtl)
 
+  /** Every path the token endpoint answers at: its paths and their legacy refresh paths. */
+  const tokenPaths = config.tokenEndpoint.paths.flatMap((t) => [t.path, ...t.refreshPaths])
+
   // 1. The authorization server, in its own context: form bodies only, cookies for the login form.
   await app.register(async (oauth) => {
     oauth.setErrorHandler(errorHandler({ oauth: true }))
@@ -152,7 +155,7 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
     registerCors(
       oauth,
       new Map([
-        ...config.tokenEndpoint.paths.flatMap((t) => [t.path, ...t.refreshPaths].map((p) => [routeUrl(p), clientEndpoints] as const)),
+        ...tokenPaths.map((p) => [routeUrl(p), clientEndpoints] as const),
         [REVOKE_PATH, clientEndpoints],
         [INTROSPECT_PATH, clientEndpoints],
         [JWKS_PATH, discovery],
@@ -182,7 +185,7 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
     clients,
     resolveClientAddress,
     reservedPaths: reservePaths([
-      ...config.tokenEndpoint.paths.flatMap((t) => [t.path, ...t.refreshPaths].map((p) => [p, 'POST'] as const)),
+      ...tokenPaths.map((p) => [p, 'POST'] as const),
       ...config.authorize.paths.map((p) => [p, 'GET, HEAD, POST'] as const),
       [REVOKE_PATH, 'POST'],
       [INTROSPECT_PATH, 'POST'],
