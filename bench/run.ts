@@ -16,6 +16,10 @@ import { freePort, startRedis, stop } from '../scripts/processes.js'
 const ROUNDS = Number(process.env.BENCH_ROUNDS || 3)
 const SECONDS = Number(process.env.BENCH_SECONDS || 5)
 const CONNECTIONS = 50
+/** BENCH_ONLY=regex: only the scenarios whose name matches (the reference rows always run). */
+const ONLY = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY, 'i') : undefined
+/** BENCH_PROFILE=dir: the gateways run under `node --cpu-prof` and write their profiles there. */
+const PROFILE = process.env.BENCH_PROFILE
 const TICKS = 100 // clock ticks per second (getconf CLK_TCK on Linux)
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const has = (cmd: string, arg = '-v') => spawnSync(cmd, [arg], { stdio: 'ignore' }).error === undefined
@@ -151,7 +155,8 @@ ${bigRoutes}
 
   const startGateway = async (file: string, port: number) => {
     const started = performance.now()
-    const proc = spawn(process.execPath, ['dist/bin.js', '--config', file], { stdio: ['ignore', 'ignore', 'inherit'] })
+    const profile = PROFILE ? ['--cpu-prof', '--cpu-prof-dir', PROFILE] : []
+    const proc = spawn(process.execPath, [...profile, 'dist/bin.js', '--config', file], { stdio: ['ignore', 'ignore', 'inherit'] })
     await waitFor(`http://127.0.0.1:${port}/.well-known/jwks.json`)
     return { proc, startMs: performance.now() - started }
   }
@@ -192,7 +197,7 @@ ${bigRoutes}
     readonly gateway?: boolean
   }
   const gw = async () => [gateway.proc.pid!]
-  const scenarios: Scenario[] = [
+  const allScenarios: Scenario[] = [
     { name: 'bare upstream', url: `${origin}/x`, pids: async () => [process.pid] },
     ...(nginx ? [{ name: 'nginx proxy_pass (keep-alive, 1 worker)', url: `http://127.0.0.1:${nginxPort}/x`, pids: nginxPids }] : []),
     { name: 'gatehouse, public route', url: `${g}/public/x`, pids: gw, gateway: true },
@@ -203,6 +208,7 @@ ${bigRoutes}
     { name: 'gatehouse, Bearer, 1,000 routes and 10,000 clients', url: `http://127.0.0.1:${bigPort}/bearer/x`, headers: bigBearer, pids: async () => [bigGateway.proc.pid!], gateway: true },
   ]
 
+  const scenarios = allScenarios.filter((s) => !s.gateway || !ONLY || ONLY.test(s.name))
   // Warm-up: JIT, pools, caches (and the Basic cache's first scrypt), not measured.
   for (const s of scenarios) await load(s.url, s.headers ?? {}, s.method, s.body, 1)
   const runs = new Map<string, (Run & { cpuUs: number })[]>()

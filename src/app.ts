@@ -2,7 +2,6 @@
 // order is the security model, so it is explicit here: OAuth endpoints first, then the proxy
 // catch-all that every other request goes through.
 import cookie from '@fastify/cookie'
-import replyFrom from '@fastify/reply-from'
 import fastify, { LogController, type FastifyInstance } from 'fastify'
 import type { GatehouseConfig } from './config/compile.js'
 import { GatehouseError } from './errors.js'
@@ -30,7 +29,7 @@ import { createPipeline } from './pipeline/index.js'
 import { reservePaths } from './pipeline/reserved-paths.js'
 import { createAdmission } from './proxy/admission.js'
 import { createBodyBuffering } from './proxy/buffer-body.js'
-import { forward } from './proxy/forward.js'
+import { createUpstreams, forward } from './proxy/forward.js'
 import type { Store } from './store/index.js'
 import { createMemoryStore } from './store/memory.js'
 import { createRedisStore } from './store/redis.js'
@@ -204,6 +203,8 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
     routeLimiters: new Map(config.routes.flatMap((r) => (r.rateLimit ? [[r.id, store.limiter(`route:${r.id}:${r.rateLimit.by}`, r.rateLimit)]] : []))),
     clientLimiters: new Map([...config.clients.values()].flatMap((c) => (c.rateLimit ? [[c.id, store.limiter(`client:${c.id}`, c.rateLimit)]] : []))),
   })
+  const upstreams = createUpstreams(UPSTREAM_CONNECTIONS)
+  app.addHook('onClose', () => upstreams.destroy())
   const forwarding = {
     prepareBody: createBodyBuffering({
       maxBytes: config.server.requestBufferBytes,
@@ -211,21 +212,12 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
       perAddressBytes: config.server.requestBufferPerAddressBytes,
     }),
     admission: createAdmission({ perOrigin: UPSTREAM_CONNECTIONS, perAddress: config.server.maxInFlightPerAddress }),
+    upstreams,
   }
   await app.register(async (proxy) => {
     // Bodies are streamed upstream untouched, whatever their type.
     proxy.removeAllContentTypeParsers()
     proxy.addContentTypeParser('*', (_request, payload, done) => done(null, payload))
-    await proxy.register(replyFrom, {
-      disableRequestLogging: true,
-      undici: {
-        connections: UPSTREAM_CONNECTIONS,
-        pipelining: 1,
-        keepAliveTimeout: 10_000,
-        // reply-from sets rejectUnauthorized: false for undici by default; `connect` overrides it.
-        connect: { timeout: 5_000, rejectUnauthorized: true },
-      },
-    })
     proxy.all('/*', async (request, reply) => {
       const decision = await runPipeline(request, reply)
       return forward(reply, decision, forwarding)

@@ -60,6 +60,8 @@ export interface RouteRule {
   readonly methods: ReadonlySet<string> | undefined
   /** Upstream origin, e.g. "http://127.0.0.1:9000". */
   readonly upstreamOrigin: string
+  /** The upstream's host (and port, when not the default): the Host header it receives. */
+  readonly upstreamHost: string
   /** Path of the upstream URL without its trailing slash, prepended to every forwarded path. */
   readonly upstreamBasePath: string
   readonly rewritePrefix: string | undefined
@@ -358,6 +360,7 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
       // HEAD is GET without a body (RFC 9110 §9.3.2): wherever GET is listed, HEAD is too.
       methods: r.methods ? new Set<string>(r.methods.includes('GET') ? [...r.methods, 'HEAD'] : r.methods) : undefined,
       upstreamOrigin: upstream?.origin ?? '',
+      upstreamHost: upstream?.host ?? '',
       upstreamBasePath: upstream ? upstream.pathname.replace(/\/+$/, '') : '',
       rewritePrefix,
       auth: Object.freeze([...auth]),

@@ -12,11 +12,11 @@ export interface ForwardedFor {
   readonly host: string | undefined
 }
 
-// Hop-by-hop headers (RFC 9110 §7.6.1) and the ones undici refuses to send; headers named in
-// `Connection:` are removed by @fastify/reply-from before this runs.
+// Hop-by-hop headers (RFC 9110 §7.6.1) and the ones undici refuses to send; the headers a request
+// names in its `Connection:` are hop-by-hop too, and go as well. Host is the upstream's own.
 const HOP_BY_HOP = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade',
-  'http2-settings', 'expect', 'proxy-authorization', 'proxy-authenticate',
+  'http2-settings', 'expect', 'proxy-authorization', 'proxy-authenticate', 'host',
 ])
 // Rebuilt below from what we know, never passed on from the client.
 const REBUILT = new Set(['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-prefix', 'x-real-ip'])
@@ -44,11 +44,13 @@ export function injectIdentityHeaders(
   forwarded: ForwardedFor,
 ): IncomingHttpHeaders {
   const headers: IncomingHttpHeaders = {}
+  const named = inbound.connection === undefined ? undefined : connectionNamed(inbound.connection)
   for (const name of Object.keys(inbound)) {
-    if (HOP_BY_HOP.has(name) || REBUILT.has(name) || REINTERPRETING.has(name) || isIdentityHeaderName(name)) continue
+    if (HOP_BY_HOP.has(name) || named?.has(name) || REBUILT.has(name) || REINTERPRETING.has(name) || isIdentityHeaderName(name)) continue
     if (name === 'authorization' && !route.forwardAuthorization) continue
     headers[name] = inbound[name]
   }
+  headers.host = route.upstreamHost
   if (principal) {
     headers['x-auth-subject'] = principal.subject
     headers['x-auth-client-id'] = principal.clientId
@@ -60,4 +62,18 @@ export function injectIdentityHeaders(
   headers['x-forwarded-proto'] = forwarded.proto
   if (forwarded.host !== undefined) headers['x-forwarded-host'] = forwarded.host
   return headers
+}
+
+/**
+ * The header names a `Connection:` header lists (RFC 9110 §7.6.1), lower-cased. Whatever the
+ * client names there is removed, but never ours: they are set after this, and undici's own
+ * Connection header is the only one the upstream sees (oauth2-proxy CVE-2025-64484).
+ */
+export function connectionNamed(value: string): Set<string> {
+  const names = new Set<string>()
+  for (const token of value.toLowerCase().split(',')) {
+    const name = token.trim()
+    if (name) names.add(name)
+  }
+  return names
 }

@@ -19,6 +19,11 @@ interface Waiter {
   readonly timer: NodeJS.Timeout
 }
 
+/** Set while a request waits for an upstream connection: calling it stops the wait. */
+export interface WaitTicket {
+  cancel?: () => void
+}
+
 /** Frees what was taken; safe to call more than once. */
 export type Release = () => void
 
@@ -69,9 +74,10 @@ export function createAdmission({ perOrigin, perAddress }: AdmissionLimits) {
 
     /**
      * Takes one of `origin`'s connections, waiting at most `waitMs` for one. Resolves with the time
-     * waited; throws 504 when none came free in time, and stops waiting when `signal` aborts.
+     * waited; throws 504 when none came free in time. While it waits, `ticket.cancel` stops the wait
+     * (the client went away).
      */
-    async upstreamSlot(origin: string, waitMs: number, routeId: string, signal: AbortSignal): Promise<{ waitedMs: number; release: Release }> {
+    async upstreamSlot(origin: string, waitMs: number, routeId: string, ticket: WaitTicket): Promise<{ waitedMs: number; release: Release }> {
       const release = once(() => leaveOrigin(origin))
       const slot = byOrigin.get(origin) ?? { inFlight: 0, waiting: [] }
       byOrigin.set(origin, slot)
@@ -83,14 +89,13 @@ export function createAdmission({ perOrigin, perAddress }: AdmissionLimits) {
       return new Promise((resolve, reject) => {
         const giveUp = (err: GatehouseError) => {
           clearTimeout(waiter.timer)
-          signal.removeEventListener('abort', onAbort)
+          ticket.cancel = undefined
           slot.waiting.splice(slot.waiting.indexOf(waiter), 1)
           reject(err)
         }
-        const onAbort = () => giveUp(clientAborted())
         const waiter: Waiter = {
           admit: () => {
-            signal.removeEventListener('abort', onAbort)
+            ticket.cancel = undefined
             resolve({ waitedMs: performance.now() - started, release })
           },
           timer: setTimeout(
@@ -99,7 +104,7 @@ export function createAdmission({ perOrigin, perAddress }: AdmissionLimits) {
           ),
         }
         slot.waiting.push(waiter)
-        signal.addEventListener('abort', onAbort, { once: true })
+        ticket.cancel = () => giveUp(clientAborted())
       })
     },
   }

@@ -17,7 +17,8 @@ export interface BufferLimits {
 }
 
 export interface PreparedBody {
-  readonly body: Readable
+  /** The whole body when it was buffered; else a stream of it. */
+  readonly body: Buffer | Readable
   /** Gives the body's share of the buffer budget back (when the response is done). */
   readonly release: () => void
 }
@@ -51,7 +52,7 @@ export function createBodyBuffering({ maxBytes, totalBytes, perAddressBytes }: B
     }
     try {
       const { chunks, size, ended } = await readUpTo(body, Math.min(maxBytes, routeMaxBytes))
-      if (ended) return { body: Readable.from([Buffer.concat(chunks, size)]), release }
+      if (ended) return { body: Buffer.concat(chunks, size), release }
       if (size > routeMaxBytes) throw bodyTooLarge()
       // Larger than the buffer after all (a chunked body): what was read goes first, the rest streams.
       release()
