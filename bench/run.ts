@@ -130,6 +130,7 @@ routes:
   - { id: public, path: /public, upstream: "${origin}", auth: [] }
   - { id: bearer, path: /bearer, upstream: "${origin}" }
   - { id: limited, path: /limited, upstream: "${origin}", rateLimit: { points: 100000000, duration: 60 } }
+  - { id: synced, path: /synced, upstream: "${origin}", rateLimit: { points: 100000000, duration: 60, syncMs: 100 } }
   - { id: basic, path: /basic, upstream: "${origin}", auth: [basic] }
 `
   const bigRoutes = Array.from({ length: 1000 }, (_, i) => `  - { id: r${i}, path: /svc${i}/api, upstream: "${origin}" }`).join('\n')
@@ -203,6 +204,7 @@ ${bigRoutes}
     { name: 'gatehouse, public route', url: `${g}/public/x`, pids: gw, gateway: true },
     { name: 'gatehouse, Bearer', url: `${g}/bearer/x`, headers: bearer, pids: gw, gateway: true },
     { name: 'gatehouse, Bearer + Redis rate limit', url: `${g}/limited/x`, headers: bearer, pids: gw, gateway: true },
+    { name: 'gatehouse, Bearer + Redis rate limit, syncMs: 100', url: `${g}/synced/x`, headers: bearer, pids: gw, gateway: true },
     { name: 'gatehouse, HTTP Basic', url: `${g}/basic/x`, headers: basic, pids: gw, gateway: true },
     { name: 'gatehouse, token endpoint (client_credentials, Basic)', url: `${g}/oauth/token`, method: 'POST', headers: { ...basic, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials', pids: gw, gateway: true },
     { name: 'gatehouse, Bearer, 1,000 routes and 10,000 clients', url: `http://127.0.0.1:${bigPort}/bearer/x`, headers: bigBearer, pids: async () => [bigGateway.proc.pid!], gateway: true },

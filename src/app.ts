@@ -200,8 +200,8 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
       }),
       basic: basicAuthenticator({ verifyClient }),
     },
-    routeLimiters: new Map(config.routes.flatMap((r) => (r.rateLimit ? [[r.id, store.limiter(`route:${r.id}:${r.rateLimit.by}`, r.rateLimit)]] : []))),
-    clientLimiters: new Map([...config.clients.values()].flatMap((c) => (c.rateLimit ? [[c.id, store.limiter(`client:${c.id}`, c.rateLimit)]] : []))),
+    routeLimiters: new Map(config.routes.flatMap((r) => (r.rateLimit ? [[r.id, store.limiter(`route:${r.id}:${r.rateLimit.by}`, r.rateLimit, { proxied: true })]] : []))),
+    clientLimiters: new Map([...config.clients.values()].flatMap((c) => (c.rateLimit ? [[c.id, store.limiter(`client:${c.id}`, c.rateLimit, { proxied: true })]] : []))),
   })
   const upstreams = createUpstreams(UPSTREAM_CONNECTIONS)
   app.addHook('onClose', () => upstreams.destroy())

@@ -14,6 +14,8 @@ export interface RateLimitRule {
   readonly points: number
   /** Seconds. */
   readonly duration: number
+  /** Counted in this process and added to Redis this often (route and client limits only). */
+  readonly syncMs?: number
 }
 
 export interface RouteRateLimitRule extends RateLimitRule {
@@ -201,8 +203,8 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
     })
     return problems.length === problemsBefore ? compileIpMatcher(entries) : undefined
   }
-  const rateLimit = (rule: { points: number; duration: number | string } | undefined) =>
-    rule === undefined ? undefined : { points: rule.points, duration: durationSeconds(rule.duration) }
+  const rateLimit = (rule: { points: number; duration: number | string; syncMs?: number } | undefined): RateLimitRule | undefined =>
+    rule === undefined ? undefined : { points: rule.points, duration: durationSeconds(rule.duration), ...(rule.syncMs ? { syncMs: rule.syncMs } : {}) }
 
   /**
    * A secret given as a scrypt hash or, with a warning, in plain text (then hashed at load, so that

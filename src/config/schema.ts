@@ -22,10 +22,24 @@ const RateLimit = closed({
   duration: Duration,
 })
 
+const SyncMs = Type.Integer({
+  minimum: 10,
+  maximum: 60_000,
+  description: 'count in this process and add to Redis every syncMs milliseconds (approximate across instances); absent: every request counted in Redis',
+})
+
+/** A limit on proxied requests: these, and only these, may be counted locally and synced. */
+const ProxiedRateLimit = closed({
+  points: Type.Integer({ minimum: 1, description: 'requests allowed per duration' }),
+  duration: Duration,
+  syncMs: Type.Optional(SyncMs),
+})
+
 const RouteRateLimit = closed({
   points: Type.Integer({ minimum: 1 }),
   duration: Duration,
   by: Type.Optional(Type.Union([Type.Literal('client'), Type.Literal('ip'), Type.Literal('route')])),
+  syncMs: Type.Optional(SyncMs),
 })
 
 const HttpUrl = Type.String({ pattern: '^https?://', description: 'an http:// or https:// URL' })
@@ -56,7 +70,7 @@ const Client = closed({
   group: Type.Optional(Type.String({ pattern: '^[\\x20-\\x7E]+$', description: 'printable ASCII' })),
   redirectUris: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
   allowIps: Type.Optional(AllowIps),
-  rateLimit: Type.Optional(RateLimit),
+  rateLimit: Type.Optional(ProxiedRateLimit),
   /** The shape of this client's access tokens, for clients of systems that shaped them otherwise. */
   token: Type.Optional(
     closed({

@@ -20,7 +20,7 @@ export function registerIntrospectionEndpoint(app: FastifyInstance, deps: OwnTok
     if (looksLikeJwt(token)) {
       const verified = await deps.verifyAccessToken(token).catch(() => undefined)
       if (!verified || verified.claims.client_id !== client.id) return inactive
-      if (await deps.state.isAccessTokenRevoked(verified.claims.jti)) return inactive
+      if (deps.state.isAccessTokenRevoked(verified.claims.jti)) return inactive
       const { claims } = verified
       return {
         active: true,

@@ -12,7 +12,7 @@ export interface BearerDeps {
   readonly verifyAccessToken: (token: string) => Promise<VerifiedAccessToken>
   readonly clients: () => ReadonlyMap<string, Client>
   /** Whether the token's jti was revoked (RFC 7009, or a replayed code or refresh token). */
-  readonly isRevoked: (jti: string) => Promise<boolean>
+  readonly isRevoked: (jti: string) => boolean
   /**
    * When the store cannot say (Redis down): true lets the signed, unexpired token through, as
    * store.onRedisError: insurance keeps traffic flowing; false answers 503.
@@ -21,9 +21,9 @@ export interface BearerDeps {
 }
 
 export function bearerAuthenticator({ verifyAccessToken, clients, isRevoked, failOpen }: BearerDeps): Authenticator {
-  const revoked = async (jti: string) => {
+  const revoked = (jti: string) => {
     try {
-      return await isRevoked(jti)
+      return isRevoked(jti)
     } catch (err) {
       if (failOpen) return false
       throw err
@@ -57,7 +57,7 @@ export function bearerAuthenticator({ verifyAccessToken, clients, isRevoked, fai
     const { claims } = verified
     // A client removed from the config loses its tokens at once, not when they expire.
     if (!clients().has(claims.client_id)) throw refuse('the access token is invalid', 'token_client_unknown')
-    if (await revoked(claims.jti)) throw refuse('the access token was revoked', 'token_revoked')
+    if (revoked(claims.jti)) throw refuse('the access token was revoked', 'token_revoked')
     return { subject: claims.sub, clientId: claims.client_id, scopes: verified.scopes, method: 'bearer', group: claims.biz }
   }
 }

@@ -29,8 +29,12 @@ export interface Store {
   readonly kind: 'memory' | 'redis'
   /** False while the backing store is unreachable (limits then follow store.onRedisError). */
   readonly ready: boolean
-  /** A limiter whose keys live under `name` (e.g. "route:orders:ip"), apart from every other's. */
-  limiter(name: string, rule: RateLimitRule): Limiter
+  /**
+   * A limiter whose keys live under `name` (e.g. "route:orders:ip"), apart from every other's.
+   * `proxied`: a route's or client's limit, never rewarded, so a key over its limit is refused from
+   * memory until its window ends (no Redis call), and `rule.syncMs` may count it locally.
+   */
+  limiter(name: string, rule: RateLimitRule, options?: { proxied?: boolean }): Limiter
   /** Stores `value` under `key` for `ttlSeconds`. */
   put(key: string, value: string, ttlSeconds: number): Promise<void>
   get(key: string): Promise<string | undefined>
@@ -42,5 +46,12 @@ export interface Store {
    */
   takeLeavingMarker(key: string, markerKey: string, markerValue: string, ttlSeconds: number): Promise<string | undefined>
   delete(key: string): Promise<void>
+  /** Refuses the access token `jti` for `ttlSeconds`, on every instance that shares this store. */
+  revokeToken(jti: string, ttlSeconds: number): Promise<void>
+  /**
+   * Whether `jti` was revoked: from memory, with no round trip (Redis: a local copy kept current
+   * over pub/sub). Throws a GatehouseError (503) when that copy cannot be trusted.
+   */
+  isTokenRevoked(jti: string): boolean
   close(): Promise<void>
 }

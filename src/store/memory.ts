@@ -39,6 +39,10 @@ export function createMemoryStore(): Store {
     async delete(key) {
       entries.delete(key)
     },
+    async revokeToken(jti, ttlSeconds) {
+      entries.set(`revoked:${jti}`, { value: '1', expiresAt: Date.now() + ttlSeconds * 1000 })
+    },
+    isTokenRevoked: (jti) => live(`revoked:${jti}`) !== undefined,
     async close() {
       clearInterval(sweeper)
       entries.clear()

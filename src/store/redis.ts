@@ -8,6 +8,8 @@ import { RateLimiterRedis } from 'rate-limiter-flexible'
 import { stateUnavailable, type Store } from './index.js'
 import { adaptLimiter } from './limiter.js'
 import { createMemoryLimiter } from './memory-limiter.js'
+import { createRevocationSet } from './revocations.js'
+import { createSyncedLimiter, type SyncedLimiter } from './synced-limiter.js'
 
 export interface RedisStoreOptions {
   readonly url: string
@@ -66,6 +68,9 @@ export function createRedisStore({ url, onRedisError, log, keyPrefix = 'gatehous
     log.info('redis is available again: shared rate limits resume')
   })
 
+  const revocations = createRevocationSet(client, keyPrefix, log)
+  const synced: SyncedLimiter[] = []
+
   const fail = (err: unknown): never => {
     throw stateUnavailable(err)
   }
@@ -73,15 +78,23 @@ export function createRedisStore({ url, onRedisError, log, keyPrefix = 'gatehous
   return {
     kind: 'redis',
     get ready() {
-      return client.status === 'ready'
+      return client.status === 'ready' && revocations.current
     },
-    limiter(name, rule) {
+    limiter(name, rule, { proxied = false } = {}) {
+      if (proxied && rule.syncMs) {
+        const limiter = createSyncedLimiter(client, `${keyPrefix}:rls:${name}`, rule, rule.syncMs, onRedisError)
+        synced.push(limiter)
+        return limiter
+      }
       const limiter = new RateLimiterRedis({
         storeClient: client,
         keyPrefix: `${keyPrefix}:rl:${name}`,
         points: rule.points,
         duration: rule.duration,
         rejectIfRedisNotReady: true,
+        // Past its limit, a key is refused from memory until its window ends: a flood that is
+        // already refused costs no Redis call. Bound: a key enters only after `points` requests.
+        ...(proxied ? { inMemoryBlockOnConsumed: rule.points + 1 } : {}),
       })
       return adaptLimiter(limiter, rule, onRedisError === 'insurance' ? createMemoryLimiter(rule) : undefined)
     },
@@ -98,8 +111,12 @@ export function createRedisStore({ url, onRedisError, log, keyPrefix = 'gatehous
     async delete(key) {
       await client.del(`${keyPrefix}:${key}`).catch(fail)
     },
+    revokeToken: (jti, ttlSeconds) => revocations.add(jti, ttlSeconds),
+    isTokenRevoked: (jti) => revocations.has(jti),
     async close() {
       closing = true
+      revocations.close()
+      for (const limiter of synced) limiter.close()
       client.disconnect()
     },
   }

@@ -1,0 +1,111 @@
+// Route and client limits that cost no Redis round trip per request (issue 10): `rateLimit.syncMs`
+// counts in the process and adds to Redis every syncMs (Kong's sync_rate); a strict limit refuses a
+// key that is over it from memory until its window ends (inMemoryBlockOnConsumed).
+import { Redis } from 'ioredis'
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { rawRequest, sleep, startGateway, startOrigin, type Gateway, type Origin } from '../helpers/index.js'
+import { redisAvailable, startRedis, type RedisServer } from '../helpers/redis.js'
+
+const ownServer = redisAvailable(true)
+let redis: RedisServer
+let admin: Redis
+let origin: Origin
+
+beforeAll(async () => {
+  if (!ownServer) return
+  redis = await startRedis()
+  admin = new Redis(redis.url)
+  admin.on('error', () => undefined) // one test stops the server
+  origin = await startOrigin()
+})
+afterAll(async () => {
+  admin?.disconnect()
+  await origin?.close()
+  await redis?.close()
+})
+beforeEach(async () => {
+  if (!ownServer) return
+  await redis.start()
+  await redis.flush()
+})
+
+const start = async (limit: string, onRedisError = 'insurance') => {
+  const gw = await startGateway(`
+store: { redis: "${redis.url}", onRedisError: ${onRedisError} }
+routes: [{ id: api, path: /api, upstream: "${origin.url}", auth: [], rateLimit: ${limit} }]
+`)
+  for (let i = 0; i < 100 && !gw.app.gatehouse.store.ready; i++) await sleep(20)
+  return gw
+}
+const statuses = async (gw: Gateway, n: number) => {
+  const out: number[] = []
+  for (let i = 0; i < n; i++) out.push((await rawRequest(gw.url, '/api/x')).status)
+  return out
+}
+const commandsProcessed = async () => Number(/total_commands_processed:(\d+)/.exec(await admin.info('stats'))![1])
+
+describe.skipIf(!ownServer)('rateLimit.syncMs', () => {
+  it('is exact on one instance, and costs no Redis command per request', async () => {
+    const gw = await start('{ points: 50, duration: 60, by: route, syncMs: 50 }')
+    try {
+      const before = await commandsProcessed()
+      const got = await statuses(gw, 60)
+      expect(got.filter((s) => s === 200)).toHaveLength(50)
+      expect(got.slice(50)).toEqual(Array(10).fill(429))
+      // A few pipelines of INCRBY and PEXPIRE, however many requests (strict: one script each).
+      expect((await commandsProcessed()) - before).toBeLessThan(40)
+    } finally {
+      await gw.close()
+    }
+  })
+
+  it('shares the count between instances once they have synced', async () => {
+    const one = await start('{ points: 30, duration: 60, by: route, syncMs: 20 }')
+    const two = await start('{ points: 30, duration: 60, by: route, syncMs: 20 }')
+    try {
+      expect(await statuses(one, 10)).toEqual(Array(10).fill(200))
+      expect(await statuses(two, 10)).toEqual(Array(10).fill(200))
+      await sleep(100) // both have pushed theirs and learnt the other's
+      const rest = [...(await statuses(one, 6)), ...(await statuses(two, 6))]
+      await sleep(100)
+      rest.push(...(await statuses(one, 5)), ...(await statuses(two, 5)))
+      // 20 were spent; of the 10 left, each instance may spend what it took before its next sync.
+      const allowed = rest.filter((s) => s === 200).length
+      expect(allowed).toBeGreaterThanOrEqual(10)
+      expect(allowed).toBeLessThanOrEqual(12)
+      expect(rest.slice(-5)).toEqual(Array(5).fill(429))
+    } finally {
+      await one.close()
+      await two.close()
+    }
+  })
+
+  it('answers 503 under onRedisError: deny while Redis is down, and counts locally under insurance', async () => {
+    const deny = await start('{ points: 100, duration: 60, by: route, syncMs: 50 }', 'deny')
+    const insured = await start('{ points: 3, duration: 60, by: route, syncMs: 50 }', 'insurance')
+    try {
+      await redis.stop()
+      await sleep(50)
+      expect((await rawRequest(deny.url, '/api/x')).status).toBe(503)
+      expect(await statuses(insured, 5)).toEqual([200, 200, 200, 429, 429])
+    } finally {
+      await redis.start()
+      await deny.close()
+      await insured.close()
+    }
+  })
+})
+
+describe.skipIf(!ownServer)('a strict limit that is spent', () => {
+  it('refuses from memory until its window ends: a refused flood costs no Redis command', async () => {
+    const gw = await start('{ points: 3, duration: 60, by: route }')
+    try {
+      expect(await statuses(gw, 4)).toEqual([200, 200, 200, 429])
+      const before = await commandsProcessed()
+      expect(await statuses(gw, 50)).toEqual(Array(50).fill(429))
+      expect((await commandsProcessed()) - before).toBeLessThan(5) // INFO itself (before: one script per request)
+    } finally {
+      await gw.close()
+    }
+  })
+})
