@@ -10,7 +10,7 @@ import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { hashSecret } from '../src/oauth/secret-hash.js'
+import { generateSecret, hashGeneratedSecret } from '../src/oauth/secret-hash.js'
 import { freePort, startRedis, stop } from '../scripts/processes.js'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS || 3)
@@ -118,7 +118,9 @@ async function main() {
   await new Promise<void>((resolve) => upstream.listen(upstreamPort, '127.0.0.1', resolve))
   const redis = await startRedis(redisPort)
 
-  const hash = await hashSecret('bench-secret') // the cost a real deployment uses (ln=15)
+  // A secret as `gatehouse new-client` makes it: 256 random bits, stored as a $sha256$ hash.
+  const secret = generateSecret()
+  const hash = hashGeneratedSecret(secret)
   const origin = `http://127.0.0.1:${upstreamPort}`
   const small = `
 server: { host: 127.0.0.1, port: ${gatewayPort}, logLevel: warn, maxInFlightPerAddress: 1000 }
@@ -178,14 +180,14 @@ ${bigRoutes}
   const tokenOf = async (port: number) => {
     const res = await fetch(`http://127.0.0.1:${port}/oauth/token`, {
       method: 'POST',
-      headers: { authorization: 'Basic ' + Buffer.from('bench:bench-secret').toString('base64'), 'content-type': 'application/x-www-form-urlencoded' },
+      headers: { authorization: 'Basic ' + Buffer.from(`bench:${secret}`).toString('base64'), 'content-type': 'application/x-www-form-urlencoded' },
       body: 'grant_type=client_credentials',
     })
     return ((await res.json()) as { access_token: string }).access_token
   }
   const bearer = { authorization: `Bearer ${await tokenOf(gatewayPort)}` }
   const bigBearer = { authorization: `Bearer ${await tokenOf(bigPort)}` }
-  const basic = { authorization: 'Basic ' + Buffer.from('bench:bench-secret').toString('base64') }
+  const basic = { authorization: 'Basic ' + Buffer.from(`bench:${secret}`).toString('base64') }
   const g = `http://127.0.0.1:${gatewayPort}`
 
   interface Scenario {

@@ -5,7 +5,7 @@ import { parse as parseYaml } from 'yaml'
 import { describe, expect, it } from 'vitest'
 import { runCli } from '../src/cli.js'
 import { loadSigningKeys } from '../src/oauth/keys.js'
-import { parseSecretHash, verifySecret, type ScryptHash } from '../src/oauth/secret-hash.js'
+import { parseSecretHash, verifySecret, type ScryptHash, type SecretHash } from '../src/oauth/secret-hash.js'
 import { tempDir } from './helpers/index.js'
 
 async function run(argv: string[], stdin = '', env: Record<string, string> = {}) {
@@ -28,6 +28,26 @@ describe('gatehouse hash-secret', () => {
     const hash = parseSecretHash(stdout.trim()) as ScryptHash
     expect(await verifySecret('s3cret', hash)).toBe(true)
     expect(await verifySecret('s3cret\n', hash)).toBe(false)
+  })
+
+  it('--generated: a fast $sha256$ hash for a machine-made secret, checked in well under a millisecond', async () => {
+    const secret = 'k'.repeat(43)
+    const { code, stdout } = await run(['hash-secret', '--generated'], secret + '\n')
+    expect(code).toBe(0)
+    expect(stdout).toMatch(/^\$sha256\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}\n$/)
+    const hash = parseSecretHash(stdout.trim()) as SecretHash
+    expect(await verifySecret(secret, hash)).toBe(true)
+    const started = process.cpuUsage()
+    for (let i = 0; i < 100; i++) expect(await verifySecret('wrong'.repeat(9), hash)).toBe(false)
+    const { user, system } = process.cpuUsage(started)
+    expect((user + system) / 100).toBeLessThan(1_000) // µs of CPU per wrong guess (scrypt ln=15: about 100 ms)
+  })
+
+  it('--generated refuses a secret too short to be machine-made: people\'s secrets get scrypt', async () => {
+    const { code, stdout, stderr } = await run(['hash-secret', '--generated'], 'hunter2\n')
+    expect(code).toBe(1)
+    expect(stdout).toBe('')
+    expect(stderr).toContain('without --generated')
   })
 
   it('refuses an empty secret', async () => {
@@ -109,7 +129,8 @@ describe('gatehouse new-client', () => {
     expect(stdout).toMatch(/^ {2}- id: "reporting"\n/)
     const [entry] = parseYaml(stdout) as [{ id: string; secretHash: string; grants: string[]; scopes: string[]; group: string }]
     expect(entry).toMatchObject({ id: 'reporting', grants: ['client_credentials'], scopes: ['orders:read', 'orders:write'], group: 'acme' })
-    expect(await verifySecret(secret, parseSecretHash(entry.secretHash) as ScryptHash)).toBe(true)
+    expect(entry.secretHash).toMatch(/^\$sha256\$/) // generated: 256 random bits need no slow hash
+    expect(await verifySecret(secret, parseSecretHash(entry.secretHash) as SecretHash)).toBe(true)
   })
 })
 

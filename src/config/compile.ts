@@ -1,7 +1,7 @@
 // Turns a validated config file into the runtime config: defaults applied, cross-field rules checked,
 // URLs parsed, CIDRs compiled, secrets hashed, everything frozen. Nothing here runs per request.
 import { cidrProblem, compileIpMatcher, type IpMatcher } from '../net/cidr.js'
-import { hashSecret, parseSecretHash, type ScryptHash } from '../oauth/secret-hash.js'
+import { costLabel, hashSecret, parseSecretHash, type ScryptHash, type SecretHash } from '../oauth/secret-hash.js'
 import { foldCase } from '../pipeline/match-route.js'
 import { normalisePath } from '../pipeline/normalise-path.js'
 import { ERROR_CODES, type ErrorCode } from '../errors.js'
@@ -30,7 +30,7 @@ export interface Client {
   readonly webOrigins: readonly string[]
   readonly type: 'confidential' | 'public'
   /** Absent for public clients. */
-  readonly secret: ScryptHash | undefined
+  readonly secret: SecretHash | undefined
   readonly grants: ReadonlySet<GrantTypeName>
   readonly scopes: readonly string[]
   readonly group: string | undefined
@@ -216,7 +216,7 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
     [hashKey, plainKey]: [string, string],
     hash: string | undefined,
     plain: string | undefined,
-  ): Promise<ScryptHash | undefined> => {
+  ): Promise<SecretHash | undefined> => {
     if (hash !== undefined && plain !== undefined) problem(at, `give ${hashKey} or ${plainKey}, not both`)
     else if (hash !== undefined) {
       const parsed = parseSecretHash(hash)
@@ -275,7 +275,7 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
     const at = (...rest: (string | number)[]) => ['clients', i, ...rest]
     if (clients.has(c.id)) problem(at('id'), `duplicate client id "${c.id}"`)
     const type = c.type ?? 'confidential'
-    let secret: ScryptHash | undefined
+    let secret: SecretHash | undefined
     if (type === 'public') {
       if (c.secret !== undefined || c.secretHash !== undefined) problem(at(), 'a public client has no secret')
       if (c.grants?.includes('client_credentials')) problem(at('grants'), 'client_credentials needs a confidential client')
@@ -331,7 +331,10 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
     const at = (...rest: (string | number)[]) => ['users', i, ...rest]
     if (users.has(u.username)) problem(at('username'), `duplicate username "${u.username}"`)
     if (u.passwordHash === undefined && u.password === undefined) problem(at(), 'a user needs passwordHash (or password)')
-    const password = await storedSecret(at(), `user "${u.username}"`, ['passwordHash', 'password'], u.passwordHash, u.password)
+    const stored = await storedSecret(at(), `user "${u.username}"`, ['passwordHash', 'password'], u.passwordHash, u.password)
+    // People choose passwords, and chosen secrets are guessable: they need scrypt's cost.
+    if (stored?.kind === 'sha256') problem(at('passwordHash'), 'a password needs a scrypt hash (`gatehouse hash-secret`); $sha256$ is only for generated client secrets')
+    const password = stored?.kind === 'scrypt' ? stored : undefined
     if (password) users.set(u.username, Object.freeze({ username: u.username, password, scopes: Object.freeze([...(u.scopes ?? [])]) }))
   }
 
@@ -465,17 +468,17 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
  * that it takes as long as a wrong secret. Where costs differ, those at another cost answer in
  * another time, and timing tells which of them exist (Django CVE-2024-39329): say so, with the fix.
  */
-function warnAboutMixedCosts(kind: string, hashes: readonly (readonly [string, ScryptHash])[], warnings: string[]): void {
+function warnAboutMixedCosts(kind: string, hashes: readonly (readonly [string, SecretHash])[], warnings: string[]): void {
   const byCost = new Map<string, string[]>()
   for (const [who, h] of hashes) {
-    const cost = `ln=${h.logN},r=${h.r},p=${h.p}`
+    const cost = costLabel(h)
     byCost.set(cost, [...(byCost.get(cost) ?? []), who])
   }
   if (byCost.size < 2) return
   const groups = [...byCost].map(([cost, names]) => `${cost}: ${names.slice(0, 5).join(', ')}${names.length > 5 ? ', ...' : ''}`)
   warnings.push(
-    `${kind} are hashed at different scrypt costs (${groups.join('; ')}), so response times tell which ones exist; ` +
-      're-hash them at one cost with `gatehouse hash-secret`',
+    `${kind} are hashed at different costs (${groups.join('; ')}), so response times tell which ones exist; ` +
+      're-hash them at one cost with `gatehouse hash-secret` (`--generated` for secrets that `gatehouse new-client` made)',
   )
 }
 

@@ -63,7 +63,7 @@ const Client = closed({
   /** Origins of browser apps that call the token, revocation and introspection endpoints as this client (CORS). */
   webOrigins: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { uniqueItems: true })),
   type: Type.Optional(Type.Union([Type.Literal('confidential'), Type.Literal('public')])),
-  secretHash: Type.Optional(Type.String({ pattern: '^\\$scrypt\\$' })),
+  secretHash: Type.Optional(Type.String({ pattern: '^\\$(scrypt|sha256)\\$', description: 'from gatehouse hash-secret ($scrypt$), or --generated ($sha256$)' })),
   secret: Type.Optional(Type.String({ minLength: 1 })),
   grants: Type.Optional(Type.Array(GrantType, { uniqueItems: true })),
   scopes: Type.Optional(Type.Array(ScopeToken, { uniqueItems: true })),
@@ -99,7 +99,7 @@ const TokenPath = closed({
 
 const User = closed({
   username: Type.String({ pattern: '^[\\x21-\\x7E]+$', maxLength: 128, description: 'printable ASCII, no spaces' }),
-  passwordHash: Type.Optional(Type.String({ pattern: '^\\$scrypt\\$' })),
+  passwordHash: Type.Optional(Type.String({ pattern: '^\\$(scrypt|sha256)\\$', description: 'from gatehouse hash-secret ($scrypt$; a $sha256$ hash is refused for passwords)' })),
   password: Type.Optional(Type.String({ minLength: 1 })),
   scopes: Type.Optional(Type.Array(ScopeToken, { uniqueItems: true })),
 })

@@ -10,7 +10,7 @@ import { reserveAttempt } from '../pipeline/rate-limit.js'
 import type { Limiter } from '../store/index.js'
 import { isBasicScheme, parseBasicCredentials, type Credentials } from './basic-credentials.js'
 import type { FormParams } from './form-params.js'
-import { verifySecret, type ScryptHash } from './secret-hash.js'
+import { verifySecret, type SecretHash } from './secret-hash.js'
 
 export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none'
 
@@ -53,7 +53,7 @@ export function extractClientCredentials(params: FormParams, authorization: stri
 export interface ClientVerifierDeps {
   readonly clients: () => ReadonlyMap<string, Client>
   /** A hash of a random secret, verified against when the client is unknown, so timing says nothing. */
-  readonly decoyHash: ScryptHash
+  readonly decoyHash: SecretHash
   /** Failed authentications per address (guesses in flight count too). */
   readonly failures: Limiter
 }

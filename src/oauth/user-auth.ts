@@ -7,14 +7,14 @@ import type { User } from '../config/compile.js'
 import { GatehouseError } from '../errors.js'
 import { reserveAttempt } from '../pipeline/rate-limit.js'
 import type { Limiter } from '../store/index.js'
-import { verifySecret, type ScryptHash } from './secret-hash.js'
+import { verifySecret, type SecretHash } from './secret-hash.js'
 
 /** Usernames that are not in the config share this many counters between them. */
 export const UNKNOWN_USER_BUCKETS = 4096
 
 export interface UserVerifierDeps {
   readonly users: () => ReadonlyMap<string, User>
-  readonly decoyHash: ScryptHash
+  readonly decoyHash: SecretHash
   readonly failuresByUser: Limiter
   readonly failuresByIp: Limiter
   /**

@@ -1,6 +1,6 @@
 // Attack family 4: malformed and hostile requests to the token endpoint. Every one gets the
 // documented JSON error, never a 500, never a token, never a hang.
-import { hashSecret } from '../../src/oauth/secret-hash.js'
+import { generateSecret, hashGeneratedSecret, hashSecret } from '../../src/oauth/secret-hash.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { basic, fastHash, rawRequest, startGateway, type Gateway, type RawResponse } from '../helpers/index.js'
 
@@ -138,6 +138,21 @@ clients: [{ id: reporting, secretHash: "${await hashSecret('s3cret', { logN: 14 
     expect(ratio).toBeLessThan(2.5)
   })
 
+  // The other way round: clients from `new-client` have fast hashes, and an unknown client checked
+  // against a scrypt decoy would answer a hundred times slower than a wrong secret.
+  it('takes as long for an unknown client as for a wrong secret when secrets are generated (fast hashes)', async () => {
+    const timed = await startGateway(`
+tokenEndpoint: { rateLimit: { points: 1000, duration: 60 }, failureLimit: { points: 1000, duration: 60 } }
+clients: [{ id: reporting, secretHash: "${hashGeneratedSecret(generateSecret())}" }]
+`)
+    const attempt = (id: string) => () =>
+      rawRequest(timed.url, '/oauth/token', { method: 'POST', headers: { 'content-type': FORM, authorization: basic(id, 'guess') }, body: 'grant_type=client_credentials' })
+    const [wrong, unknown] = await medianTimes((i) => [attempt('reporting'), attempt(`nobody-${i}`)])
+    await timed.close()
+    expect(unknown / wrong).toBeLessThan(2.5)
+    expect(unknown / wrong).toBeGreaterThan(0.4)
+  })
+
   // Django CVE-2024-39329 class: when hashes differ in cost, the time of a failed login tells which
   // accounts exist. A decoy shared by clients and users took the cost most of both used, so cheap
   // client hashes made "no such user" answer many times faster than a wrong password.
@@ -170,7 +185,17 @@ users:
   - { username: bob, passwordHash: "${await hashSecret('b', { logN: 9 })}" }
 `)
     await mixed.close()
-    expect(mixed.config.warnings).toContainEqual(expect.stringMatching(/^user passwords are hashed at different scrypt costs \(ln=8,r=8,p=1: alice; ln=9,r=8,p=1: bob\).*gatehouse hash-secret/))
+    expect(mixed.config.warnings).toContainEqual(expect.stringMatching(/^user passwords are hashed at different costs \(scrypt ln=8,r=8,p=1: alice; scrypt ln=9,r=8,p=1: bob\).*gatehouse hash-secret/))
     expect(mixed.config.warnings.some((w) => w.startsWith('client secrets'))).toBe(false)
+  })
+
+  it('counts a generated secret\'s fast hash as a cost of its own: mixed with scrypt, it warns', async () => {
+    const mixed = await startGateway(`
+clients:
+  - { id: made, secretHash: "${hashGeneratedSecret(generateSecret())}" }
+  - { id: chosen, secretHash: "${await hashSecret('s3cret', { logN: 8 })}" }
+`)
+    await mixed.close()
+    expect(mixed.config.warnings).toContainEqual(expect.stringMatching(/^client secrets are hashed at different costs \(sha256 \(generated\): made; scrypt ln=8,r=8,p=1: chosen\).*--generated/))
   })
 })

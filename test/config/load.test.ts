@@ -227,17 +227,19 @@ authorize: { paths: ["/o/authorize#x"] }`)
         '  - { username: bob }',
         `  - { username: carol, passwordHash: "${HASH}", password: pw }`,
         `  - { username: dave, passwordHash: "$scrypt$nope" }`,
+        `  - { username: erin, passwordHash: "$sha256$${'A'.repeat(22)}$${'B'.repeat(43)}" }`,
         'clients:',
         `  - { id: web, secretHash: "${HASH}", grants: [authorization_code], redirectUris: ["https://app.example/cb#frag"] }`,
         `  - { id: spa, type: public }`,
       ].join('\n'),
     )
     expect(problems).toEqual([
-      'line 6: clients[0].redirectUris[0]: must not contain a fragment',
-      'line 7: clients[1].redirectUris: authorization_code and implicit need at least one redirect URI',
+      'line 7: clients[0].redirectUris[0]: must not contain a fragment',
+      'line 8: clients[1].redirectUris: authorization_code and implicit need at least one redirect URI',
       'line 2: users[0]: a user needs passwordHash (or password)',
       'line 3: users[1]: give passwordHash or password, not both',
-      'line 4: users[2].passwordHash: not a $scrypt$ln=..,r=..,p=..$salt$key hash (make one with `gatehouse hash-secret`)',
+      'line 4: users[2].passwordHash: not a $scrypt$ln=..,r=..,p=..$salt$key hash (make one with `gatehouse hash-secret`) nor a $sha256$salt$key one (`gatehouse hash-secret --generated`)',
+      'line 5: users[3].passwordHash: a password needs a scrypt hash (`gatehouse hash-secret`); $sha256$ is only for generated client secrets',
     ])
   })
 
