@@ -21,7 +21,7 @@ export function matchRoute(routes: readonly RouteRule[], rawPath: string, method
   const path = foldCase(rawPath)
   let prefix: string | undefined
   const allowed = new Set<string>()
-  for (const route of routes) {
+  for (const route of candidates(routes, path)) {
     if (prefix === undefined) {
       if (!prefixMatches(route.matchPath, path)) continue
       prefix = route.matchPath
@@ -37,6 +37,34 @@ export function matchRoute(routes: readonly RouteRule[], rawPath: string, method
     reason: 'method_not_allowed',
     headers: { allow: [...allowed].sort().join(', ') },
   })
+}
+
+// Routes by the first segment of their prefix: a prefix can only match a path that starts with the
+// same segment (or be "/"), so a request looks at its own bucket, not at every route. Each bucket
+// keeps the routes' order (longest prefix first), with the "/" routes last. Built once per list.
+const indexes = new WeakMap<readonly RouteRule[], Map<string, readonly RouteRule[]>>()
+const firstSegment = (path: string) => {
+  const end = path.indexOf('/', 1)
+  return end === -1 ? path : path.slice(0, end)
+}
+
+function candidates(routes: readonly RouteRule[], path: string): readonly RouteRule[] {
+  let index = indexes.get(routes)
+  if (index === undefined) {
+    const root = routes.filter((r) => r.matchPath === '/')
+    const buckets = new Map<string, RouteRule[]>()
+    for (const route of routes) {
+      if (route.matchPath === '/') continue
+      const key = firstSegment(route.matchPath)
+      const bucket = buckets.get(key)
+      if (bucket) bucket.push(route)
+      else buckets.set(key, [route])
+    }
+    index = new Map([...buckets].map(([key, bucket]) => [key, [...bucket, ...root]] as const))
+    index.set('', root) // no bucket: only "/" routes can match
+    indexes.set(routes, index)
+  }
+  return index.get(firstSegment(path)) ?? index.get('')!
 }
 
 /**

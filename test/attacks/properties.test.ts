@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseConfig } from '../../src/config/load.js'
 import { ConfigError, GatehouseError } from '../../src/errors.js'
 import { parseBasicCredentials } from '../../src/oauth/basic-credentials.js'
-import { foldCase } from '../../src/pipeline/match-route.js'
+import { foldCase, matchRoute } from '../../src/pipeline/match-route.js'
 import { normaliseRequestTarget, type RequestTarget } from '../../src/pipeline/normalise-path.js'
 import { fastHash, rawRequest, startGateway, startOrigin, type Gateway, type Origin } from '../helpers/index.js'
 
@@ -27,6 +27,36 @@ const attempt = (url: string): RequestTarget | GatehouseError => {
 }
 
 describe('properties', () => {
+  // Routes are looked up in buckets by their first segment (issue 10): for any routes and path,
+  // the answer must be the one a scan of every route, longest prefix first, gives.
+  it('route matching by first segment picks what a scan of every route picks', async () => {
+    const segment = fc.constantFrom('a', 'A', 'api', 'b', 'v1', 'admin')
+    const prefix = fc.array(segment, { maxLength: 3 }).map((parts) => '/' + parts.join('/'))
+    const yaml = (prefixes: string[], methods: boolean[]) =>
+      stringify({
+        routes: prefixes.map((path, i) => ({ id: `r${i}`, path, upstream: 'http://127.0.0.1:9', auth: [], ...(methods[i] ? { methods: ['POST'] } : {}) })),
+      })
+    const scan = (routes: readonly import('../../src/config/compile.js').RouteRule[], path: string, method: string) => {
+      const folded = foldCase(path)
+      const matching = routes.filter((r) => r.matchPath === '/' || folded === r.matchPath || folded.startsWith(r.matchPath + '/'))
+      const longest = matching[0]?.matchPath
+      return matching.find((r) => r.matchPath === longest && (r.methods === undefined || r.methods.has(method)))?.id ?? (longest === undefined ? 'none' : '405')
+    }
+    await fc.assert(
+      fc.asyncProperty(fc.uniqueArray(prefix, { minLength: 1, maxLength: 8, selector: (p) => p.toLowerCase() }), fc.array(fc.boolean(), { minLength: 8, maxLength: 8 }), prefix, fc.constantFrom('GET', 'POST'), async (prefixes, methods, path, method) => {
+        const { routes } = await parseConfig(yaml(prefixes, methods), 'properties.yaml', {})
+        let got: string
+        try {
+          got = matchRoute(routes, path, method).id
+        } catch (err) {
+          got = (err as GatehouseError).status === 405 ? '405' : 'none'
+        }
+        expect(got).toBe(scan(routes, path, method))
+      }),
+      { numRuns: 300 },
+    )
+  })
+
   it('the normaliser is idempotent, and its output has no empty, "." or ".." segments', () => {
     fc.assert(
       fc.property(rawPath, (url) => {
