@@ -213,8 +213,8 @@ ${bigRoutes}
   ]
 
   const scenarios = allScenarios.filter((s) => !s.gateway || !ONLY || ONLY.test(s.name))
-  // Warm-up: JIT, pools, caches (and the Basic cache's first scrypt), not measured.
-  for (const s of scenarios) await load(s.url, s.headers ?? {}, s.method, s.body, 1)
+  // Warm-up: JIT (V8 keeps optimising for a few seconds), pools, caches; not measured.
+  for (const s of scenarios) await load(s.url, s.headers ?? {}, s.method, s.body, 3)
   const runs = new Map<string, (Run & { cpuUs: number })[]>()
   for (let round = 0; round < ROUNDS; round++) {
     for (const s of scenarios) {

@@ -69,7 +69,9 @@ export function injectIdentityHeaders(
  * client names there is removed, but never ours: they are set after this, and undici's own
  * Connection header is the only one the upstream sees (oauth2-proxy CVE-2025-64484).
  */
-export function connectionNamed(value: string): Set<string> {
+export function connectionNamed(value: string): Set<string> | undefined {
+  // What nearly every peer sends names only hop-by-hop headers, which go anyway.
+  if (value === 'keep-alive' || value === 'close' || value === 'Keep-Alive' || value === 'Close') return undefined
   const names = new Set<string>()
   for (const token of value.toLowerCase().split(',')) {
     const name = token.trim()

@@ -20,7 +20,7 @@ type BodyBuffering = ReturnType<typeof createBodyBuffering>
 
 // Hop-by-hop headers of the upstream's response (RFC 9110 §7.6.1) are not passed on, nor the ones
 // its own `Connection:` names.
-const RESPONSE_HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'trailer', 'te']
+const RESPONSE_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'trailer', 'te'])
 
 export interface ForwardDeps {
   readonly prepareBody: BodyBuffering
@@ -144,17 +144,28 @@ export async function forward(reply: FastifyReply, { route, target, client, prin
   })
 }
 
-/** The upstream's headers for the client: ours (rate-limit headers) first, the upstream's over them. */
-function responseHeaders(reply: FastifyReply, upstream: IncomingHttpHeaders, requestComplete: boolean): IncomingHttpHeaders {
-  const named = upstream.connection === undefined ? undefined : connectionNamed(String(upstream.connection))
-  for (const name of RESPONSE_HOP_BY_HOP) delete upstream[name]
-  if (named) for (const name of named) delete upstream[name]
+/**
+ * The upstream's headers for the client, as a flat [name, value, ...] list: ours (rate-limit
+ * headers) unless the upstream sent the same name, then the upstream's, without hop-by-hop ones.
+ */
+function responseHeaders(reply: FastifyReply, upstream: IncomingHttpHeaders, requestComplete: boolean): string[] {
+  const connection = upstream.connection
+  const named = connection === undefined ? undefined : connectionNamed(String(connection))
+  const out: string[] = []
   const ours = reply.getHeaders()
-  const headers = Object.keys(ours).length === 0 ? upstream : { ...(ours as IncomingHttpHeaders), ...upstream }
+  for (const name in ours) {
+    if (upstream[name] === undefined) out.push(name, String(ours[name]))
+  }
+  for (const name in upstream) {
+    if (RESPONSE_HOP_BY_HOP.has(name) || named?.has(name)) continue
+    const value = upstream[name]!
+    if (typeof value === 'string') out.push(name, value)
+    else for (const one of value) out.push(name, one)
+  }
   // The upstream answered before the request body was read in full: this connection cannot carry
   // another request.
-  if (!requestComplete) headers.connection = 'close'
-  return headers
+  if (!requestComplete) out.push('connection', 'close')
+  return out
 }
 
 /** Maps undici's errors to the documented 413/502/504, without the upstream's address or details. */
