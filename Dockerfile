@@ -19,4 +19,4 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 USER node
 EXPOSE 8080
-ENTRYPOINT ["node", "dist/bin.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=16", "dist/bin.js"]

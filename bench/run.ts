@@ -159,7 +159,7 @@ ${bigRoutes}
   const startGateway = async (file: string, port: number) => {
     const started = performance.now()
     const profile = PROFILE ? ['--cpu-prof', '--cpu-prof-dir', PROFILE] : []
-    const proc = spawn(process.execPath, [...profile, 'dist/bin.js', '--config', file], { stdio: ['ignore', 'ignore', 'inherit'] })
+    const proc = spawn(process.execPath, [...profile, '--max-semi-space-size=16', 'dist/bin.js', '--config', file], { stdio: ['ignore', 'ignore', 'inherit'] })
     await waitFor(`http://127.0.0.1:${port}/.well-known/jwks.json`)
     return { proc, startMs: performance.now() - started }
   }

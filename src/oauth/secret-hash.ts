@@ -104,6 +104,11 @@ export async function decoyHashLike(hashes: Iterable<SecretHash>): Promise<Secre
     costs.set(label, { hash, count: (costs.get(label)?.count ?? 0) + 1 })
   }
   const [common] = [...costs.values()].sort((a, b) => b.count - a.count)
-  const decoy = common?.hash.kind === 'sha256' ? hashGeneratedSecret(generateSecret()) : await hashSecret(generateSecret(), common ? { logN: common.hash.logN } : {})
-  return parseSecretHash(decoy) as SecretHash
+  // Random salt and key: checking a secret against it costs what a real hash of that kind costs,
+  // and no secret matches it, without paying a hash (32 MiB of scrypt memory) at start.
+  const salt = randomBytes(SALT_LENGTH)
+  const key = randomBytes(KEY_LENGTH)
+  if (common?.hash.kind === 'sha256') return { kind: 'sha256', salt, key }
+  const { logN, r, p } = common?.hash.kind === 'scrypt' ? common.hash : DEFAULT
+  return { kind: 'scrypt', logN, r, p, salt, key }
 }
