@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises'
 
 interface ProfileNode {
   readonly id: number
+  readonly children?: readonly number[]
   readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number }
   readonly hitCount?: number
 }
@@ -48,6 +49,26 @@ async function main() {
   console.log('\nby function (self time):')
   const fn = (n: ProfileNode) => `${n.callFrame.functionName || '(anonymous)'}  ${owner(n.callFrame.url, n.callFrame.functionName)}:${n.callFrame.lineNumber + 1}`
   for (const [k, n] of tally(fn).slice(0, Number(top))) console.log(`${pct(n)}  ${k}`)
+
+  // Inclusive time of our own functions: what each costs with everything it calls.
+  const hits = new Map<number, number>()
+  for (const id of profile.samples) hits.set(id, (hits.get(id) ?? 0) + 1)
+  const inclusive = new Map<string, number>()
+  const walk = (node: ProfileNode, open: Set<string>): number => {
+    let sum = hits.get(node.id) ?? 0
+    const k = fn(node)
+    const ours = owner(node.callFrame.url, node.callFrame.functionName).startsWith('gatehouse') && !open.has(k)
+    if (ours) open.add(k)
+    for (const child of node.children ?? []) sum += walk(byId.get(child)!, open)
+    if (ours) {
+      open.delete(k)
+      inclusive.set(k, (inclusive.get(k) ?? 0) + sum)
+    }
+    return sum
+  }
+  walk(profile.nodes[0]!, new Set())
+  console.log('\nour functions, inclusive:')
+  for (const [k, n] of [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, Number(top))) console.log(`${pct(n)}  ${k}`)
 }
 
 main().catch((err) => {

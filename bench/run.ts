@@ -20,6 +20,8 @@ const CONNECTIONS = 50
 const ONLY = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY, 'i') : undefined
 /** BENCH_PROFILE=dir: the gateways run under `node --cpu-prof` and write their profiles there. */
 const PROFILE = process.env.BENCH_PROFILE
+/** The soak after the rounds: Bearer at half the measured rate, RSS sampled; 0 skips it. */
+const SOAK_SECONDS = Number(process.env.BENCH_SOAK_SECONDS ?? 60)
 const TICKS = 100 // clock ticks per second (getconf CLK_TCK on Linux)
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const has = (cmd: string, arg = '-v') => spawnSync(cmd, [arg], { stdio: 'ignore' }).error === undefined
@@ -111,7 +113,7 @@ async function main() {
   if (!tools.redis) throw new Error('redis-server is needed for the rate-limit scenario (apt-get install redis-server)')
 
   const dir = await mkdtemp(join(tmpdir(), 'gatehouse-bench-'))
-  const [upstreamPort, redisPort, gatewayPort, bigPort, nginxPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()])
+  const [upstreamPort, redisPort, gatewayPort, bigPort, nginxPort, floorPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort()])
   const upstream = createServer({ keepAliveTimeout: 60_000 }, (_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': '11' }).end('{"ok":true}')
   })
@@ -166,6 +168,10 @@ ${bigRoutes}
   const gateway = await startGateway(join(dir, 'small.yaml'), gatewayPort)
   const bigGateway = await startGateway(join(dir, 'big.yaml'), bigPort)
 
+  // The floor: what a Node proxy that does nothing but forward costs (bench/floor.ts).
+  const floor = spawn(process.execPath, ['--max-semi-space-size=16', 'dist-scripts/bench/floor.js', String(floorPort), `http://127.0.0.1:${upstreamPort}`], { stdio: ['ignore', 'ignore', 'inherit'] })
+  await waitFor(`http://127.0.0.1:${floorPort}/`)
+
   let nginx: ChildProcess | undefined
   if (tools.nginx) {
     await writeFile(join(dir, 'nginx.conf'), nginxConfig(dir, nginxPort, upstreamPort))
@@ -203,6 +209,7 @@ ${bigRoutes}
   const allScenarios: Scenario[] = [
     { name: 'bare upstream', url: `${origin}/x`, pids: async () => [process.pid] },
     ...(nginx ? [{ name: 'nginx proxy_pass (keep-alive, 1 worker)', url: `http://127.0.0.1:${nginxPort}/x`, pids: nginxPids }] : []),
+    { name: 'Node floor: node:http + undici, nothing else', url: `http://127.0.0.1:${floorPort}/x`, pids: async () => [floor.pid!] },
     { name: 'gatehouse, public route', url: `${g}/public/x`, pids: gw, gateway: true },
     { name: 'gatehouse, Bearer', url: `${g}/bearer/x`, headers: bearer, pids: gw, gateway: true },
     { name: 'gatehouse, Bearer + Redis rate limit', url: `${g}/limited/x`, headers: bearer, pids: gw, gateway: true },
@@ -235,6 +242,23 @@ ${bigRoutes}
     const failed = runs.get(s.name)!.reduce((sum, r) => sum + r.failed, 0)
     return `| ${s.name} | ${med(s.name, 'rps').toFixed(0)} | ${med(s.name, 'p50').toFixed(2)} | ${med(s.name, 'p99').toFixed(2)} | ${ratio} | ${cpu} | ${failed} |`
   })
+  // Soak: Bearer requests at half the rate measured above, for SOAK_SECONDS; RSS every 5 s. A
+  // gateway that leaks grows through it; one that does not stays within a few percent.
+  let soak = ''
+  const bearerName = 'gatehouse, Bearer'
+  if (SOAK_SECONDS > 0 && runs.has(bearerName)) {
+    const rate = Math.round(med(bearerName, 'rps') / 2)
+    const { default: autocannon } = await import('autocannon')
+    const samples: number[] = []
+    const sampler = setInterval(() => void rssMiB(gateway.proc.pid!).then((r) => samples.push(r)), 5_000)
+    const result = await autocannon({ url: `${g}/bearer/x`, headers: bearer, connections: 20, duration: SOAK_SECONDS, overallRate: rate })
+    clearInterval(sampler)
+    const settled = samples.slice(2) // after the first 10 s
+    const low = Math.min(...settled)
+    const high = Math.max(...settled)
+    soak = `Soak: Bearer at ${rate} req/s (half the rate above) for ${SOAK_SECONDS} s, ${result.requests.total} requests, ${result.non2xx + result.errors} not 2xx; RSS sampled every 5 s after the first 10: ${settled.map((r) => r.toFixed(0)).join(', ')} MiB (spread ${((100 * (high - low)) / low).toFixed(1)} %).\n`
+    console.log(soak)
+  }
   const rss = await rssMiB(gateway.proc.pid!)
   const bigRss = await rssMiB(bigGateway.proc.pid!)
   const versions = {
@@ -255,12 +279,12 @@ ${rows.join('\n')}
 
 Gateway RSS after the run: ${rss.toFixed(0)} MiB (small config), ${bigRss.toFixed(0)} MiB (1,000 routes, 10,000 clients).
 Start until the first answer: ${gateway.startMs.toFixed(0)} ms (small config), ${bigGateway.startMs.toFixed(0)} ms (1,000 routes, 10,000 clients).
-`
+${soak}`
   await mkdir('bench/results', { recursive: true })
   await writeFile('bench/results/latest.md', report)
   console.log('\n' + report)
 
-  for (const proc of [gateway.proc, bigGateway.proc, ...(nginx ? [nginx] : []), redis]) await stop(proc)
+  for (const proc of [gateway.proc, bigGateway.proc, floor, ...(nginx ? [nginx] : []), redis]) await stop(proc)
   upstream.closeAllConnections()
   upstream.close()
 }

@@ -17,7 +17,7 @@
 //
 // Keys carry Redis Cluster hash tags: a token's key and its used-marker share the digest's slot,
 // as the one script that touches both needs; a family's record and flag share the family's.
-import { createHash, randomBytes, randomUUID } from 'node:crypto'
+import { hash, randomBytes, randomUUID } from 'node:crypto'
 import type { Store } from '../store/index.js'
 import type { Clock } from './access-token.js'
 
@@ -82,7 +82,7 @@ export interface TokenLifetimes {
   readonly authorizationCodeTtl: number
 }
 
-const digest = (token: string) => createHash('sha256').update(token).digest('base64url')
+const digest = (token: string) => hash('sha256', token, 'base64url')
 /** 256 random bits: codes and refresh tokens. */
 export const newOpaqueToken = (): string => randomBytes(32).toString('base64url')
 

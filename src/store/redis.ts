@@ -39,6 +39,7 @@ declare module 'ioredis' {
 export function createRedisStore({ url, onRedisError, log, keyPrefix = 'gatehouse' }: RedisStoreOptions): Store {
   const client = new Redis(url, {
     enableOfflineQueue: false,
+    enableAutoPipelining: true,
     connectTimeout: 1_000,
     commandTimeout: 500,
     maxRetriesPerRequest: 0,
