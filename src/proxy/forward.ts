@@ -122,8 +122,10 @@ export async function forward(reply: FastifyReply, { route, target, client, prin
       onResponseError(_controller, error) {
         upstreamDone()
         // Mid-answer, the client's connection is cut, as nginx does: it must not take a short
-        // body for a whole one.
-        if (res.headersSent) return void res.destroy()
+        // body for a whole one. An answer queued behind another pipelined one has no socket of
+        // its own yet, and destroying it leaves the connection open and stuck (found by review):
+        // the connection goes, and the earlier answer with it.
+        if (res.headersSent) return void (res.socket ? res.destroy() : request.raw.socket.destroy())
         // A client that left mid-body made the upstream request fail: that is no upstream error.
         reject(left || request.raw.socket.destroyed ? bodyIncomplete(error) : upstreamError(route.id, error))
       },

@@ -16,6 +16,8 @@ import type { FastifyBaseLogger } from 'fastify'
 import { stateUnavailable } from './index.js'
 
 const RESYNC_MS = 30_000
+/** A subscription that dies without its TCP connection closing is found by a ping this often. */
+const PING_MS = 5_000
 
 // KEYS: the set; ARGV: jti, forget-at (epoch ms), now (epoch ms), channel. One step: the set and
 // the message never disagree about what was revoked.
@@ -60,10 +62,11 @@ export function createRevocationSet(client: Redis, keyPrefix: string, log: Fasti
     const space = message.lastIndexOf(' ')
     remember(message.slice(0, space), Number(message.slice(space + 1)))
   })
-  subscriber.on('close', () => {
+  const lost = () => {
     current = false
     generation++
-  })
+  }
+  subscriber.on('close', lost)
   subscriber.on('error', () => undefined) // the main client reports outages
   const resync = async () => {
     const mine = generation
@@ -85,6 +88,16 @@ export function createRevocationSet(client: Redis, keyPrefix: string, log: Fasti
   })
   const timer = setInterval(() => void resync(), RESYNC_MS)
   timer.unref()
+  // A ping unanswered within the command timeout drops the subscription: the copy stops counting as
+  // current, and the reconnection reads the set again.
+  const pinger = setInterval(() => {
+    if (subscriber.status !== 'ready') return
+    subscriber.ping().catch(() => {
+      lost() // at once: a hung server does not close the connection, so 'close' would come late
+      subscriber.disconnect(true)
+    })
+  }, PING_MS)
+  pinger.unref()
 
   return {
     async add(jti, ttlSeconds) {
@@ -107,6 +120,7 @@ export function createRevocationSet(client: Redis, keyPrefix: string, log: Fasti
     },
     close() {
       clearInterval(timer)
+      clearInterval(pinger)
       current = false
       subscriber.disconnect()
     },

@@ -1,8 +1,14 @@
 // A rate limit counted in this process and pushed to Redis every `syncMs` (a route's or client's
 // `rateLimit.syncMs`), as Kong's `sync_rate` and APISIX's `sync_interval` do: no Redis round trip
-// on the request's path. Every sync adds this instance's new requests to the shared count of the
-// window (one INCRBY per key that had requests, in one pipeline) and learns the total, which
-// includes the other instances'.
+// on the request's path. A window's count in Redis is a hash with one field per instance, holding
+// that instance's own total for the window; every sync sets our field and reads the sum, which
+// includes the other instances' requests.
+//
+// Setting a total, rather than adding an increment, makes a push safe to repeat: a pipeline that
+// timed out on our side may still run when Redis wakes up, and running it twice changes nothing
+// (found by review: INCRBY retried after a stall counted 4 requests as 11 and locked a route out
+// for the rest of its window). Pushes go one at a time on one connection, so an older total never
+// lands after a newer one.
 //
 // What it trades: each instance decides on the total as of its last sync, plus its own requests
 // since. With N instances, a window can let through up to about N × (requests one instance takes in
@@ -11,8 +17,10 @@
 // count strictly in Redis.
 //
 // Bound: keys come from strangers (by: ip), so at most MAX_KEYS per limiter, least recently used
-// forgotten (its unsynced requests with it), as in memory-limiter.ts.
-import type { Redis } from 'ioredis'
+// forgotten (its unsynced requests with it; Redis keeps the rest), as in memory-limiter.ts; in Redis, one hash per key
+// and window, one field per instance, expiring after its window.
+import { randomUUID } from 'node:crypto'
+import type { Redis, Result } from 'ioredis'
 import { LRUCache } from 'lru-cache'
 import type { RateLimitRule } from '../config/compile.js'
 import { GatehouseError } from '../errors.js'
@@ -22,18 +30,35 @@ import { MAX_KEYS } from './memory-limiter.js'
 interface Entry {
   readonly key: string
   readonly window: number
-  /** The window's total in Redis at the last sync (ours included). */
-  known: number
-  /** Our requests since, not yet added to Redis. */
-  pending: number
+  /** Requests this instance let through in this window. */
+  mine: number
+  /** What Redis said the other instances had let through, at the last sync. */
+  others: number
   /** When this instance last counted a request of this key. */
   usedAt: number
 }
 
 /** Keys that had requests here in the last REFRESH_TICKS syncs learn the others' count every sync. */
 const REFRESH_TICKS = 10
-/** At most this many such keys are read per sync (most recently used first). */
-const MAX_REFRESH = 1_000
+/** At most this many such keys are read per tick (most recently used first). */
+const MAX_SYNCED = 2_000
+
+// KEYS: the window's hash; ARGV: this instance's field, its total, the TTL in ms. Returns the sum.
+// A total never goes down: not when a late push lands, nor when this instance forgot the key.
+const PUSH = `
+local mine = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if tonumber(ARGV[2]) > mine then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+local sum = 0
+for _, v in ipairs(redis.call('HVALS', KEYS[1])) do sum = sum + tonumber(v) end
+return sum
+`
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    pushWindowCount(key: string, instance: string, total: number, ttlMs: number): Result<number, Context>
+  }
+}
 
 export interface SyncedLimiter extends Limiter {
   /** Pushes what is pending now (also what the timer does). */
@@ -42,49 +67,60 @@ export interface SyncedLimiter extends Limiter {
 }
 
 export function createSyncedLimiter(client: Redis, prefix: string, rule: RateLimitRule, syncMs: number, onRedisError: 'insurance' | 'deny'): SyncedLimiter {
+  if (!('pushWindowCount' in client)) (client as Redis).defineCommand('pushWindowCount', { numberOfKeys: 1, lua: PUSH })
+  const instance = randomUUID()
   const durationMs = rule.duration * 1000
-  const dirty = new Set<string>()
-  const entries = new LRUCache<string, Entry>({ max: MAX_KEYS, dispose: (_entry, key) => dirty.delete(key) })
-  const redisKey = (key: string, window: number) => `${prefix}:${key}:${window}`
+  /** Entries whose `mine` changed since it was last sent (or whose push failed). */
+  const dirty = new Set<Entry>()
+  const entries = new LRUCache<string, Entry>({ max: MAX_KEYS, dispose: (entry) => dirty.delete(entry) })
+  const redisKey = (entry: Entry) => `${prefix}:${entry.key}:${entry.window}`
+  // Under `deny`, a Redis that has not taken our count for this long makes us stop counting alone.
+  const staleAfterMs = 2 * syncMs + 1_000
+  let syncing = false
+  let lastSynced = Date.now()
 
   const sync = async () => {
-    if (client.status !== 'ready') return
-    const now = Date.now()
-    const pushed: [Entry, number][] = []
-    const pushedEntries = new Set<Entry>()
-    const read: Entry[] = []
-    const pipeline = client.pipeline()
-    for (const key of dirty) {
-      const entry = entries.peek(key)
-      if (!entry) continue
-      pipeline.incrby(redisKey(key, entry.window), entry.pending)
-      pipeline.pexpire(redisKey(key, entry.window), Math.max(1, (entry.window + 1) * durationMs - now) + 1_000)
-      pushed.push([entry, entry.pending])
-      pushedEntries.add(entry)
-    }
-    dirty.clear()
-    // A key this instance used lately but has nothing new for still learns what the others took,
-    // so that its next request is not judged on an old count.
-    for (const entry of entries.values()) {
-      if (entry.usedAt < now - REFRESH_TICKS * syncMs || read.length >= MAX_REFRESH) break // most recent first
-      if (!pushedEntries.has(entry)) {
-        pipeline.get(redisKey(entry.key, entry.window))
-        read.push(entry)
+    if (syncing || client.status !== 'ready') return
+    syncing = true
+    try {
+      const now = Date.now()
+      const batch: [Entry, number][] = []
+      const pipeline = client.pipeline()
+      const push = (entry: Entry) => {
+        pipeline.pushWindowCount(redisKey(entry), instance, entry.mine, Math.max(1, (entry.window + 1) * durationMs - now) + 1_000)
+        batch.push([entry, entry.mine])
       }
+      // Keys with new requests; then keys used lately, most recent first, so that their next
+      // request is not judged on an old count of the others'.
+      for (const entry of dirty) push(entry)
+      const window = Math.floor(now / durationMs)
+      let refreshed = 0
+      for (const entry of entries.values()) {
+        if (entry.usedAt < now - REFRESH_TICKS * syncMs || refreshed >= MAX_SYNCED) break
+        if (entry.window !== window || dirty.has(entry)) continue
+        push(entry)
+        refreshed++
+      }
+      dirty.clear()
+      if (batch.length === 0) {
+        lastSynced = now
+        return
+      }
+      const results = await pipeline.exec().catch(() => null)
+      let failed = false
+      batch.forEach(([entry, sent], i) => {
+        const [err, sum] = results?.[i] ?? [new Error('no answer')]
+        if (err || typeof sum !== 'number') {
+          failed = true
+          if (entries.peek(entry.key) === entry) dirty.add(entry) // again next tick: setting a total twice is harmless
+          return
+        }
+        entry.others = Math.max(entry.others, sum - sent)
+      })
+      if (!failed) lastSynced = Date.now()
+    } finally {
+      syncing = false
     }
-    if (pushed.length === 0 && read.length === 0) return
-    const results = await pipeline.exec().catch(() => null)
-    pushed.forEach(([entry, sent], i) => {
-      const [err, total] = results?.[2 * i] ?? [new Error('no answer')]
-      // A failed push is tried again at the next tick, with what came since.
-      if (err || typeof total !== 'number') return void (entries.peek(entry.key) === entry && dirty.add(entry.key))
-      entry.pending -= sent
-      entry.known = Math.max(entry.known, total - entry.pending)
-    })
-    read.forEach((entry, i) => {
-      const [err, total] = results?.[2 * pushed.length + i] ?? [new Error('no answer')]
-      if (!err) entry.known = Math.max(entry.known, Number(total ?? 0))
-    })
   }
   const timer = setInterval(() => void sync(), syncMs)
   timer.unref()
@@ -92,28 +128,32 @@ export function createSyncedLimiter(client: Redis, prefix: string, rule: RateLim
   return {
     rule,
     async consume(key): Promise<LimitState> {
-      // Under `deny`, counting here while Redis is gone would be the insurance policy by another name.
-      if (onRedisError === 'deny' && client.status !== 'ready') {
+      const now = Date.now()
+      // Under `deny`, counting here while Redis is gone or hung would be the insurance policy by
+      // another name.
+      if (onRedisError === 'deny' && (client.status !== 'ready' || now - lastSynced > staleAfterMs)) {
         throw new GatehouseError('service_unavailable', 'the rate limit store is unavailable', { reason: 'store_unavailable' })
       }
-      const now = Date.now()
       const window = Math.floor(now / durationMs)
       let entry = entries.get(key)
       if (entry === undefined || entry.window !== window) {
-        entry = { key, window, known: 0, pending: 0, usedAt: now }
+        entry = { key, window, mine: 0, others: 0, usedAt: now }
         entries.set(key, entry)
       }
       entry.usedAt = now
-      const used = entry.known + entry.pending
+      const used = entry.others + entry.mine
       const resetSeconds = Math.max(1, Math.ceil(((window + 1) * durationMs - now) / 1000))
       if (used >= rule.points) return { allowed: false, limit: rule.points, remaining: 0, resetSeconds }
-      entry.pending++
-      dirty.add(key)
+      entry.mine++
+      dirty.add(entry)
       return { allowed: true, limit: rule.points, remaining: rule.points - used - 1, resetSeconds }
     },
     async reward(key) {
       const entry = entries.peek(key)
-      if (entry && entry.pending > 0) entry.pending--
+      if (entry && entry.mine > 0) {
+        entry.mine--
+        dirty.add(entry)
+      }
     },
     sync,
     close() {

@@ -120,6 +120,26 @@ describe('HTTP attacks', () => {
     expect(outcome).toBe('aborted')
   })
 
+  // Found by review (issue 10's forwarder): an answer queued behind another pipelined one has no
+  // socket yet; destroying it left the connection open, the client waiting forever for the rest.
+  it('closes the connection when a pipelined answer queued behind another is cut mid-body', async () => {
+    const slow = await startOrigin((_req, res) => setTimeout(() => res.end('slow answer'), 300))
+    const pipelined = await startGateway(`
+routes:
+  - { id: slow, path: /slow, upstream: "${slow.url}", auth: [] }
+  - { id: reset, path: /reset, upstream: "${resetting.url}", auth: [] }
+`)
+    try {
+      const res = await rawExchange(pipelined.port, ['GET /slow/a HTTP/1.1\r\nHost: x\r\n\r\nGET /reset/b HTTP/1.1\r\nHost: x\r\n\r\n'], 5_000)
+      expect(res.closed).toBe(true)
+      expect(res.ms).toBeLessThan(3_000)
+      expect(res.text).not.toMatch(/0123456789$/) // never the short body as if it were all
+    } finally {
+      await pipelined.close()
+      await slow.close()
+    }
+  })
+
   it.each(['HEAD', 'OPTIONS', 'GET', 'DELETE', 'TRACE'])('needs credentials for %s on a protected route', async (method) => {
     const res = await rawRequest(gw.url, '/api/a', { method })
     expect(res.status).toBe(401)

@@ -97,6 +97,27 @@ describe.skipIf(!ownServer)('revoked access tokens on two instances', () => {
     }
   })
 
+  // Found by review: a subscription that dies without its connection closing (a hung Redis, a
+  // partition) kept the copy "current" until the next resync, 30 s later.
+  it('stop vouching for their copy within seconds when Redis hangs without closing the connection', async () => {
+    const [one, two] = await pair('deny')
+    try {
+      const token = await fetchToken(one.url, 'app', 's3cret')
+      expect((await rawRequest(two.url, '/api/x', bearer(token))).status).toBe(200)
+      await redis.stall(7)
+      const started = Date.now()
+      let status = 200
+      while (status === 200 && Date.now() - started < 6_800) {
+        await sleep(250)
+        status = (await rawRequest(two.url, '/api/x', bearer(token))).status
+      }
+      expect(status).toBe(503) // a ping every 5 s, answered within the 500 ms command timeout
+    } finally {
+      await one.close()
+      await two.close()
+    }
+  })
+
   it.each([
     ['deny', 503],
     ['insurance', 200],

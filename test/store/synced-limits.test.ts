@@ -80,6 +80,39 @@ describe.skipIf(!ownServer)('rateLimit.syncMs', () => {
     }
   })
 
+  // Found by review: a push that timed out on our side ran anyway when Redis woke up, and was sent
+  // again; INCRBY counted 4 requests as 11 and locked the route out for the rest of its window.
+  it('counts each request once when Redis stalls past the command timeout', async () => {
+    const gw = await start('{ points: 10, duration: 3600, by: route, syncMs: 20 }')
+    try {
+      expect(await statuses(gw, 4)).toEqual(Array(4).fill(200))
+      await redis.stall(1.5) // longer than the 500 ms command timeout: pushes time out, queue and retry
+      await sleep(2_500)
+      const [key] = await admin.keys('gatehouse:rls:*')
+      const counted = (await admin.type(key!)) === 'hash' ? Object.values(await admin.hgetall(key!)).reduce((sum, n) => sum + Number(n), 0) : Number(await admin.get(key!))
+      expect(counted).toBe(4)
+      expect(await statuses(gw, 7)).toEqual([...Array(6).fill(200), 429])
+    } finally {
+      await gw.close()
+    }
+  })
+
+  // Found by review: a Redis that hangs keeps its connection "ready", and under deny the limit went
+  // on counting alone, which is the insurance policy.
+  it('answers 503 under onRedisError: deny while Redis hangs, once a sync is overdue', async () => {
+    const gw = await start('{ points: 100, duration: 60, by: route, syncMs: 50 }', 'deny')
+    try {
+      expect((await rawRequest(gw.url, '/api/x')).status).toBe(200)
+      await redis.stall(2.5)
+      await sleep(1_400) // past 2 x syncMs + 1 s without a sync
+      expect((await rawRequest(gw.url, '/api/x')).status).toBe(503)
+      await sleep(2_000)
+      expect((await rawRequest(gw.url, '/api/x')).status).toBe(200) // and back once Redis is
+    } finally {
+      await gw.close()
+    }
+  })
+
   it('answers 503 under onRedisError: deny while Redis is down, and counts locally under insurance', async () => {
     const deny = await start('{ points: 100, duration: 60, by: route, syncMs: 50 }', 'deny')
     const insured = await start('{ points: 3, duration: 60, by: route, syncMs: 50 }', 'insurance')
