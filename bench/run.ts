@@ -4,7 +4,8 @@
 // keep-alive as the reference; then runs each scenario with wrk (-t1 -c50), rounds interleaved, and
 // writes the medians to bench/results/latest.md. CPU per request is the process's utime + stime over
 // the run (from /proc) divided by the requests: far steadier than req/s on a shared machine.
-// Without nginx or wrk it says so (wrk: autocannon instead, which shares the gateway's cores).
+// nginx, wrk and redis-server come from Debian's packages when missing (as root with apt-get);
+// without nginx or wrk it says so (wrk: autocannon instead, which shares the gateway's cores).
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
@@ -106,7 +107,20 @@ http {
 `
 }
 
+/** Installs the reference tools from Debian's packages when they are missing and we may (root, apt-get). */
+function installMissing(): void {
+  const missing = [has('nginx') ? [] : ['nginx-light'], has('wrk', '--version') ? [] : ['wrk'], has('redis-server') ? [] : ['redis-server']].flat()
+  if (missing.length === 0 || process.getuid?.() !== 0 || !has('apt-get', '--version')) return
+  console.log(`installing ${missing.join(', ')} from Debian's packages (apt-get)`)
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
+  if (spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...missing], { stdio: 'inherit', env }).status !== 0) {
+    spawnSync('apt-get', ['update'], { stdio: 'inherit', env })
+    spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...missing], { stdio: 'inherit', env })
+  }
+}
+
 async function main() {
+  installMissing()
   const tools = { nginx: has('nginx'), wrk: has('wrk', '--version'), redis: has('redis-server') }
   if (!tools.wrk) console.log('wrk is not installed (apt-get install wrk): using autocannon, which shares the cores it measures')
   if (!tools.nginx) console.log('nginx is not installed (apt-get install nginx-light): no reference row')
