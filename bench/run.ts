@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { generateSecret, hashGeneratedSecret } from '../src/oauth/secret-hash.js'
 import { freePort, startRedis, stop } from '../scripts/processes.js'
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS || 3)
+const ROUNDS = Number(process.env.BENCH_ROUNDS || 5)
 const SECONDS = Number(process.env.BENCH_SECONDS || 5)
 const CONNECTIONS = 50
 /** BENCH_ONLY=regex: only the scenarios whose name matches (the reference rows always run). */
