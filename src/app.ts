@@ -7,6 +7,7 @@ import type { GatehouseConfig } from './config/compile.js'
 import { GatehouseError } from './errors.js'
 import { answerClientError, countHeader } from './http/client-error.js'
 import { loggerOptions, type LoggerOptions } from './http/logging.js'
+import { registerHealth, type Lifecycle } from './http/health.js'
 import { errorHandler, sendError } from './http/reply-error.js'
 import { createAccessTokenIssuer, createAccessTokenVerifier, systemClock, type Clock } from './oauth/access-token.js'
 import { registerAuthorizeEndpoint } from './oauth/authorize.js'
@@ -40,8 +41,8 @@ declare module 'fastify' {
     audit: { route?: string; client?: string; reason?: string }
   }
   interface FastifyInstance {
-    /** The gateway's own parts that operators (and tests) look at: the store's health. */
-    gatehouse: { readonly store: Store }
+    /** The gateway's own parts that operators (and tests) look at: the store, the lifecycle. */
+    gatehouse: { readonly store: Store; readonly lifecycle: Lifecycle; readonly config: GatehouseConfig }
   }
 }
 
@@ -68,7 +69,9 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
     // Whatever logger options a caller gives, requests are always logged without their query string.
     logger: loggerOptions(config.server.logLevel, options.logger),
     logController: new LogController({ disableRequestLogging: true }), // one access line per request: onResponse below
-    return503OnClosing: true,
+    // While draining, our onRequest hook answers 503 in our JSON, with Retry-After (fastify's own
+    // closing answer has neither).
+    return503OnClosing: false,
     // Slow-loris bounds: headers, and the whole request, must arrive in time; Node checks every second.
     http: {
       headersTimeout: config.server.headersTimeout * 1000,
@@ -82,9 +85,15 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
     frameworkErrors: (err, request, reply) => sendError(request, reply, new GatehouseError('invalid_request', 'the request is malformed', { reason: err.code })),
   })
   app.decorateRequest('audit', null as never)
+  const lifecycle: Lifecycle = { draining: false, loadedAt: Date.now() }
+  const healthPaths = new Set([config.health.live, config.health.ready])
   // Hooks in callback style: the async form costs a promise and a microtask per request each.
   app.addHook('onRequest', (request, _reply, done) => {
     request.audit = {}
+    // Shutting down: in-flight requests finish, new ones go elsewhere (probes still get answers).
+    if (lifecycle.draining && !healthPaths.has(request.url)) {
+      return done(new GatehouseError('service_unavailable', 'the gateway is shutting down', { reason: 'shutting_down', headers: { 'retry-after': '5', connection: 'close' } }))
+    }
     // Node keeps the first of two Authorization headers; an upstream or a proxy in front of us may
     // keep the last. A request that sends two is refused rather than read two ways.
     if (request.headers.authorization !== undefined && countHeader(request.raw.rawHeaders, 'authorization') > 1) {
@@ -93,6 +102,8 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
     done()
   })
   app.addHook('onResponse', (request, reply, done) => {
+    // A keep-alive connection whose last request is done would otherwise hold the drain open.
+    if (lifecycle.draining) app.server.closeIdleConnections()
     // Built only when it will be written (the bench and many deployments log at warn).
     if ((request.log as { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled?.('info') !== false) {
       request.log.info({ req: request, status: reply.statusCode, ms: Math.round(reply.elapsedTime), ...request.audit }, 'request completed')
@@ -119,7 +130,7 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
     app.log.warn('store.redis is not set: rate limits are kept in this process, per instance, and reset on restart')
   }
   app.addHook('onClose', () => store.close())
-  app.decorate('gatehouse', { store })
+  app.decorate('gatehouse', { store, lifecycle, config })
 
   const clients = () => config.clients
   const users = () => config.users
@@ -142,6 +153,9 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
 
   /** Every path the token endpoint answers at: its paths and their legacy refresh paths. */
   const tokenPaths = config.tokenEndpoint.paths.flatMap((t) => [t.path, ...t.refreshPaths])
+
+  // 0. Liveness and readiness, answered here, never proxied.
+  registerHealth(app, config, store, lifecycle)
 
   // 1. The authorization server, in its own context: form bodies only, cookies for the login form.
   await app.register(async (oauth) => {
@@ -193,6 +207,8 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
       [INTROSPECT_PATH, 'POST'],
       [JWKS_PATH, 'GET, HEAD'],
       [METADATA_PATH, 'GET, HEAD'],
+      [config.health.live, 'GET, HEAD'],
+      [config.health.ready, 'GET, HEAD'],
     ]),
     authenticators: {
       bearer: bearerAuthenticator({

@@ -93,6 +93,8 @@ export interface TokenPathRule {
 
 export interface GatehouseConfig {
   readonly file: string
+  /** The first 12 hex digits of the SHA-256 of the config text ('' when compiled from data). */
+  readonly version: string
   readonly server: {
     readonly host: string
     readonly port: number
@@ -111,8 +113,12 @@ export interface GatehouseConfig {
     readonly headersTimeout: number
     readonly requestTimeout: number
     readonly keepAliveTimeout: number
+    /** Seconds in-flight requests get to finish after SIGTERM/SIGINT; the rest are then cut. */
+    readonly shutdownTimeout: number
     readonly logLevel: string
   }
+  /** Liveness and readiness paths: answered by the gateway itself, never proxied. */
+  readonly health: { readonly live: string; readonly ready: string }
   readonly issuer: string
   readonly signing: { readonly alg: SigningAlg; readonly keyFile: string | undefined }
   readonly tokens: {
@@ -168,6 +174,8 @@ export interface CompileOptions {
   portOverride?: number | undefined
   /** `REDIS_URL` from the environment, which overrides store.redis (empty counts as unset). */
   redisUrlOverride?: string | undefined
+  /** What identifies this config's text (a hash), for /readyz and the logs. */
+  version?: string | undefined
 }
 
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 }
@@ -419,6 +427,7 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
   const keyFile = raw.signing?.keyFile
   return deepFreeze({
     file,
+    version: options.version ?? '',
     server: {
       host,
       port,
@@ -431,8 +440,10 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
       headersTimeout,
       requestTimeout,
       keepAliveTimeout: durationSeconds(raw.server?.keepAliveTimeout ?? 72),
+      shutdownTimeout: durationSeconds(raw.server?.shutdownTimeout ?? 30),
       logLevel: raw.server?.logLevel ?? 'info',
     },
+    health: { live: raw.health?.live ?? '/healthz', ready: raw.health?.ready ?? '/readyz' },
     issuer,
     signing: { alg: raw.signing?.alg ?? 'ES256', keyFile: keyFile === undefined ? undefined : options.resolvePath(keyFile) },
     tokens: {

@@ -1,6 +1,7 @@
 // Loads the config file: read → interpolate ${VAR} → parse YAML → validate against the schema →
 // compile. Every problem is collected and reported with the file, the line and the key's path;
 // the gateway never starts on a config it does not understand.
+import { hash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { Ajv, type ErrorObject } from 'ajv'
@@ -69,6 +70,7 @@ export async function parseConfig(text: string, file: string, env: Env = process
     resolvePath: (p) => resolve(dirname(file), p),
     portOverride,
     redisUrlOverride: env.REDIS_URL || undefined,
+    version: hash('sha256', text, 'hex').slice(0, 12),
   })
   if (Array.isArray(result)) throw new ConfigError(file, (result as Problem[]).map((p) => `${where(p.path)}: ${p.message}`))
   return result

@@ -132,12 +132,19 @@ export const ConfigFileSchema = closed({
       headersTimeout: Type.Optional(Duration),
       requestTimeout: Type.Optional(Duration),
       keepAliveTimeout: Type.Optional(Duration),
+      shutdownTimeout: Type.Optional(Duration),
       logLevel: Type.Optional(
         Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
       ),
     }),
   ),
   issuer: Type.Optional(HttpUrl),
+  health: Type.Optional(
+    closed({
+      live: Type.Optional(Type.String({ pattern: '^/', description: 'liveness path: 200 while the process answers' })),
+      ready: Type.Optional(Type.String({ pattern: '^/', description: 'readiness path: 503 while shutting down or while a deny-policy Redis is unreachable' })),
+    }),
+  ),
   signing: Type.Optional(
     closed({
       alg: Type.Optional(Type.Union([Type.Literal('ES256'), Type.Literal('RS256'), Type.Literal('EdDSA')])),
