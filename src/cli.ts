@@ -7,6 +7,7 @@ import type { SigningAlg } from './config/compile.js'
 import { ConfigError } from './errors.js'
 import { generateSigningJwk, loadSigningKeys } from './oauth/keys.js'
 import { generateSecret, hashGeneratedSecret, hashSecret, MIN_GENERATED_LENGTH } from './oauth/secret-hash.js'
+import { configJsonSchema } from './config/schema.js'
 import { closeOnSignals, startServer } from './server.js'
 
 export interface CliIo {
@@ -19,6 +20,7 @@ export interface CliIo {
 const USAGE = `usage:
   gatehouse [--config FILE]          start the gateway (FILE: GATEHOUSE_CONFIG, else config/gatehouse.yaml)
   gatehouse check-config [FILE]      validate a config file; prints OK or every problem
+  gatehouse schema                   print the config file's JSON Schema (for editors)
   gatehouse hash-secret [--generated]
                                      read a secret on stdin, print its scrypt hash; --generated: a
                                      machine-made secret (32+ characters), hashed fast ($sha256$)
@@ -37,6 +39,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     switch (command) {
       case 'check-config':
         return await checkConfig(rest[0] ?? defaultConfig, io)
+      case 'schema':
+        io.stdout.write(JSON.stringify(configJsonSchema(), null, 2) + '\n')
+        return 0
       case 'hash-secret':
         return await hashSecretCommand(rest, io)
       case 'new-client':

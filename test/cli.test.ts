@@ -58,6 +58,24 @@ describe('gatehouse hash-secret', () => {
   })
 })
 
+describe('gatehouse schema', () => {
+  it('prints the JSON Schema that config/gatehouse.schema.json holds, and it accepts every bundled config', async () => {
+    const { code, stdout } = await run(['schema'])
+    expect(code).toBe(0)
+    expect(stdout).toBe(await readFile('config/gatehouse.schema.json', 'utf8')) // regenerate: gatehouse schema > config/gatehouse.schema.json
+    const { Ajv } = await import('ajv')
+    const validate = new Ajv({ strict: false }).compile(JSON.parse(stdout))
+    const { readdir } = await import('node:fs/promises')
+    const files = ['config/gatehouse.yaml', ...(await readdir('config/examples')).map((f) => `config/examples/${f}`)]
+    for (const file of files) {
+      const text = await readFile(file, 'utf8')
+      expect(text.split('\n')[0]).toMatch(/^# yaml-language-server: \$schema=(\.\/|\.\.\/)gatehouse\.schema\.json$/)
+      expect(validate(parseYaml(text)), `${file}: ${JSON.stringify(validate.errors)}`).toBe(true)
+    }
+    expect(validate({ server: { prot: 8080 } })).toBe(false) // a typo is caught in the editor too
+  })
+})
+
 describe('gatehouse check-config', () => {
   it('accepts the bundled example config', async () => {
     const { code, stdout } = await run(['check-config', 'config/gatehouse.yaml'])

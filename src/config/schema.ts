@@ -194,3 +194,29 @@ export type ConfigFile = Static<typeof ConfigFileSchema>
 export type ClientConfig = Static<typeof Client>
 export type RouteConfig = Static<typeof Route>
 export type GrantTypeName = Static<typeof GrantType>
+
+/**
+ * The config file's JSON Schema, for editors (`gatehouse schema`; config/gatehouse.schema.json,
+ * which the bundled configs name for the YAML language server). It is the schema that validates
+ * the file at load, with one allowance: a value may be a `${VAR}` reference, which the loader
+ * replaces before it validates, so the editor must not flag it.
+ */
+export function configJsonSchema(): Record<string, unknown> {
+  const reference = '\\$\\{[A-Za-z_]'
+  const allowReferences = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(allowReferences)
+    if (node === null || typeof node !== 'object') return node
+    const out: Record<string, unknown> = {}
+    for (const [key, value] of Object.entries(node)) out[key] = allowReferences(value)
+    if (out.type === 'string' && typeof out.pattern === 'string') out.pattern = `(?:${out.pattern})|${reference}`
+    if (out.type === 'integer' || out.type === 'number' || out.type === 'boolean') {
+      return { anyOf: [out, { type: 'string', pattern: reference }], ...(out.description ? { description: out.description } : {}) }
+    }
+    return out
+  }
+  return {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    title: 'gatehouse config',
+    ...(allowReferences(JSON.parse(JSON.stringify(ConfigFileSchema))) as Record<string, unknown>),
+  }
+}
