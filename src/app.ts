@@ -8,6 +8,7 @@ import { GatehouseError } from './errors.js'
 import { answerClientError, countHeader } from './http/client-error.js'
 import { loggerOptions, type LoggerOptions } from './http/logging.js'
 import { registerHealth, type Lifecycle } from './http/health.js'
+import { requestId } from './http/request-id.js'
 import { errorHandler, sendError } from './http/reply-error.js'
 import { createAccessTokenIssuer, createAccessTokenVerifier, systemClock, type Clock } from './oauth/access-token.js'
 import { registerAuthorizeEndpoint } from './oauth/authorize.js'
@@ -79,6 +80,8 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
       maxHeaderSize: 16 * 1024, // larger headers are answered 431
     },
     requestTimeout: config.server.requestTimeout * 1000,
+    genReqId: requestId,
+    requestIdHeader: false,
     keepAliveTimeout: config.server.keepAliveTimeout * 1000,
     clientErrorHandler: answerClientError,
     // Fastify's own 400s for unparseable requests, as our JSON.
@@ -88,8 +91,9 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
   const lifecycle: Lifecycle = { draining: false, loadedAt: Date.now() }
   const healthPaths = new Set([config.health.live, config.health.ready])
   // Hooks in callback style: the async form costs a promise and a microtask per request each.
-  app.addHook('onRequest', (request, _reply, done) => {
+  app.addHook('onRequest', (request, reply, done) => {
     request.audit = {}
+    reply.header('x-request-id', request.id)
     // Shutting down: in-flight requests finish, new ones go elsewhere (probes still get answers).
     if (lifecycle.draining && !healthPaths.has(request.url)) {
       return done(new GatehouseError('service_unavailable', 'the gateway is shutting down', { reason: 'shutting_down', headers: { 'retry-after': '5', connection: 'close' } }))

@@ -19,7 +19,7 @@ const HOP_BY_HOP = new Set([
   'http2-settings', 'expect', 'proxy-authorization', 'proxy-authenticate', 'host',
 ])
 // Rebuilt below from what we know, never passed on from the client.
-const REBUILT = new Set(['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-prefix', 'x-real-ip'])
+const REBUILT = new Set(['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-prefix', 'x-real-ip', 'x-request-id'])
 // Headers that make some upstreams (IIS, Symfony, Rails, Express method-override, or a proxy
 // behind us, as in oauth2-proxy CVE-2026-40575) take another path or method than the one matched.
 const REINTERPRETING = new Set([
@@ -42,6 +42,7 @@ export function injectIdentityHeaders(
   route: RouteRule,
   principal: Principal | undefined,
   forwarded: ForwardedFor,
+  requestId: string,
 ): IncomingHttpHeaders {
   const headers: IncomingHttpHeaders = {}
   const named = inbound.connection === undefined ? undefined : connectionNamed(inbound.connection)
@@ -51,6 +52,7 @@ export function injectIdentityHeaders(
     headers[name] = inbound[name]
   }
   headers.host = route.upstreamHost
+  headers['x-request-id'] = requestId // the client's when well-formed (http/request-id.ts), else ours
   if (principal) {
     headers['x-auth-subject'] = principal.subject
     headers['x-auth-client-id'] = principal.clientId

@@ -136,7 +136,7 @@ export async function forward(reply: FastifyReply, { route, target, client, prin
         // The path is the normalised one; the query string goes as the client sent it.
         path: upstreamPath(route, target.path, target.encodedPath) + (query === -1 ? '' : url.slice(query)),
         method: request.method,
-        headers: injectIdentityHeaders(request.headers, route, principal, client) as Record<string, string | string[]>,
+        headers: injectIdentityHeaders(request.headers, route, principal, client, request.id) as Record<string, string | string[]>,
         body,
         headersTimeout: timeout,
         bodyTimeout: timeout,
@@ -156,10 +156,10 @@ function responseHeaders(reply: FastifyReply, upstream: IncomingHttpHeaders, req
   const out: string[] = []
   const ours = reply.getHeaders()
   for (const name in ours) {
-    if (upstream[name] === undefined) out.push(name, String(ours[name]))
+    if (upstream[name] === undefined || name === 'x-request-id') out.push(name, String(ours[name]))
   }
   for (const name in upstream) {
-    if (RESPONSE_HOP_BY_HOP.has(name) || named?.has(name)) continue
+    if (RESPONSE_HOP_BY_HOP.has(name) || named?.has(name) || (name === 'x-request-id' && ours[name] !== undefined)) continue
     const value = upstream[name]!
     if (typeof value === 'string') out.push(name, value)
     else for (const one of value) out.push(name, one)
