@@ -8,6 +8,7 @@ import { GatehouseError } from './errors.js'
 import { answerClientError, countHeader } from './http/client-error.js'
 import { loggerOptions, type LoggerOptions } from './http/logging.js'
 import { registerHealth, type Lifecycle } from './http/health.js'
+import { createMetrics, registerMetrics } from './http/metrics.js'
 import { requestId } from './http/request-id.js'
 import { errorHandler, sendError } from './http/reply-error.js'
 import { createAccessTokenIssuer, createAccessTokenVerifier, systemClock, type Clock } from './oauth/access-token.js'
@@ -39,7 +40,15 @@ import { createRedisStore } from './store/redis.js'
 declare module 'fastify' {
   interface FastifyRequest {
     /** What the access log line says about this request. */
-    audit: { route?: string; client?: string; reason?: string }
+    audit: {
+      route?: string
+      client?: string
+      reason?: string
+      /** The error code of a refusal (invalid_token, rate_limited, ...), for the metrics. */
+      error?: string
+      /** The grant a token was issued by, at the token endpoint. */
+      issued?: string
+    }
   }
   interface FastifyInstance {
     /** The gateway's own parts that operators (and tests) look at: the store, the lifecycle. */
@@ -89,13 +98,14 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
   })
   app.decorateRequest('audit', null as never)
   const lifecycle: Lifecycle = { draining: false, loadedAt: Date.now() }
-  const healthPaths = new Set([config.health.live, config.health.ready])
+  // Probes and scrapes are still answered while draining.
+  const ownPaths = new Set([config.health.live, config.health.ready, config.metrics.path])
   // Hooks in callback style: the async form costs a promise and a microtask per request each.
   app.addHook('onRequest', (request, reply, done) => {
     request.audit = {}
     reply.header('x-request-id', request.id)
     // Shutting down: in-flight requests finish, new ones go elsewhere (probes still get answers).
-    if (lifecycle.draining && !healthPaths.has(request.url)) {
+    if (lifecycle.draining && !ownPaths.has(request.url)) {
       return done(new GatehouseError('service_unavailable', 'the gateway is shutting down', { reason: 'shutting_down', headers: { 'retry-after': '5', connection: 'close' } }))
     }
     // Node keeps the first of two Authorization headers; an upstream or a proxy in front of us may
@@ -105,7 +115,9 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
     }
     done()
   })
+  let metrics: ReturnType<typeof createMetrics> | undefined // made with the store, below
   app.addHook('onResponse', (request, reply, done) => {
+    metrics?.observe(request, reply)
     // A keep-alive connection whose last request is done would otherwise hold the drain open.
     if (lifecycle.draining) app.server.closeIdleConnections()
     // Built only when it will be written (the bench and many deployments log at warn).
@@ -135,6 +147,7 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
   }
   app.addHook('onClose', () => store.close())
   app.decorate('gatehouse', { store, lifecycle, config })
+  metrics = createMetrics(store)
 
   const clients = () => config.clients
   const users = () => config.users
@@ -158,8 +171,9 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
   /** Every path the token endpoint answers at: its paths and their legacy refresh paths. */
   const tokenPaths = config.tokenEndpoint.paths.flatMap((t) => [t.path, ...t.refreshPaths])
 
-  // 0. Liveness and readiness, answered here, never proxied.
+  // 0. Liveness, readiness and metrics, answered here, never proxied.
   registerHealth(app, config, store, lifecycle)
+  registerMetrics(app, config, metrics, resolveClientAddress)
 
   // 1. The authorization server, in its own context: form bodies only, cookies for the login form.
   await app.register(async (oauth) => {
@@ -213,6 +227,7 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
       [METADATA_PATH, 'GET, HEAD'],
       [config.health.live, 'GET, HEAD'],
       [config.health.ready, 'GET, HEAD'],
+      [config.metrics.path, 'GET, HEAD'],
     ]),
     authenticators: {
       bearer: bearerAuthenticator({
@@ -236,6 +251,7 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
     }),
     admission: createAdmission({ perOrigin: UPSTREAM_CONNECTIONS, perAddress: config.server.maxInFlightPerAddress }),
     upstreams,
+    observeUpstream: metrics.upstream,
   }
   await app.register(async (proxy) => {
     // Bodies are streamed upstream untouched, whatever their type.

@@ -119,6 +119,8 @@ export interface GatehouseConfig {
   }
   /** Liveness and readiness paths: answered by the gateway itself, never proxied. */
   readonly health: { readonly live: string; readonly ready: string }
+  /** Prometheus metrics: where, and who may scrape them (by client address). */
+  readonly metrics: { readonly path: string; readonly allowIps: IpMatcher }
   readonly issuer: string
   readonly signing: { readonly alg: SigningAlg; readonly keyFile: string | undefined }
   readonly tokens: {
@@ -237,6 +239,7 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
     return undefined
   }
 
+  const metricsAllowIps = ipMatcher(raw.metrics?.allowIps ?? ['127.0.0.1', '::1'], ['metrics', 'allowIps'])
   const requestBufferBytes = raw.server?.requestBufferBytes ?? 1024 * 1024
   const requestBufferTotalBytes = raw.server?.requestBufferTotalBytes ?? 64 * 1024 * 1024
   // One address may buffer an eighth of the total at once, so that a few cannot take all of it.
@@ -444,6 +447,7 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
       logLevel: raw.server?.logLevel ?? 'info',
     },
     health: { live: raw.health?.live ?? '/healthz', ready: raw.health?.ready ?? '/readyz' },
+    metrics: { path: raw.metrics?.path ?? '/metrics', allowIps: metricsAllowIps! },
     issuer,
     signing: { alg: raw.signing?.alg ?? 'ES256', keyFile: keyFile === undefined ? undefined : options.resolvePath(keyFile) },
     tokens: {

@@ -139,6 +139,12 @@ export const ConfigFileSchema = closed({
     }),
   ),
   issuer: Type.Optional(HttpUrl),
+  metrics: Type.Optional(
+    closed({
+      path: Type.Optional(Type.String({ pattern: '^/', description: 'where Prometheus scrapes (default /metrics)' })),
+      allowIps: Type.Optional(Type.Array(Type.String(), { description: 'who may scrape; default loopback only' })),
+    }),
+  ),
   health: Type.Optional(
     closed({
       live: Type.Optional(Type.String({ pattern: '^/', description: 'liveness path: 200 while the process answers' })),

@@ -40,6 +40,7 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, err: Gat
   // ??=: fastify's own routing errors (frameworkErrors) come before any onRequest hook.
   request.audit ??= {}
   request.audit.reason = err.reason ?? err.code
+  request.audit.error = err.code
   if (err.status >= 500) request.log.error({ err: err.cause ?? err, reason: request.audit.reason }, err.message)
   for (const [name, value] of Object.entries(err.headers)) reply.header(name, value)
   const body = style ? { error: style.codes[err.code] ?? err.code, [style.descriptionField]: err.message } : err.toJSON()

@@ -52,7 +52,10 @@ export function registerTokenEndpoint(app: FastifyInstance, deps: TokenEndpointD
     const params = rule.defaultGrantType !== undefined && request.body === undefined ? new Map<string, string>() : formBody(request)
     const { client, addressKey } = await authenticateTokenClient(request, reply, params)
     const grantType = checkGrantType(params.get('grant_type') ?? rule.defaultGrantType ?? requireParam(params, 'grant_type'), client.grants)
-    return GRANTS[grantType]!({ ...deps, params, client, addressKey, now: deps.clock() })
+    const issued = await GRANTS[grantType]!({ ...deps, params, client, addressKey, now: deps.clock() })
+    request.audit.client = client.id
+    request.audit.issued = grantType
+    return issued
   }
 
   // Legacy clients refresh with POST {path}/refresh, refreshToken in the query or the form body.
@@ -67,7 +70,10 @@ export function registerTokenEndpoint(app: FastifyInstance, deps: TokenEndpointD
     if (token === undefined) throw new GatehouseError('invalid_request', 'parameter "refreshToken" is missing', { reason: 'param_missing' })
     const { client } = await authenticateTokenClient(request, reply, params)
     checkGrantType('refresh_token', client.grants)
-    return rotateRefreshToken({ ...deps, client }, token, params.get('scope'))
+    const issued = await rotateRefreshToken({ ...deps, client }, token, params.get('scope'))
+    request.audit.client = client.id
+    request.audit.issued = 'refresh_token'
+    return issued
   }
 
   for (const rule of deps.config.tokenEndpoint.paths) {

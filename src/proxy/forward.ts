@@ -26,6 +26,8 @@ export interface ForwardDeps {
   readonly prepareBody: BodyBuffering
   readonly admission: Admission
   readonly upstreams: Dispatcher
+  /** The upstream's time to answer, in seconds, per route (the metrics). */
+  readonly observeUpstream?: (routeId: string, seconds: number) => void
 }
 
 /** The keep-alive pools, `connections` per upstream origin, with certificates verified. */
@@ -38,7 +40,7 @@ export function createUpstreams(connections: number): Agent {
  * is then hijacked: the raw response is ours); rejects with the documented error when no answer
  * came, for the error handler to send.
  */
-export async function forward(reply: FastifyReply, { route, target, client, principal }: Decision, { prepareBody, admission, upstreams }: ForwardDeps): Promise<void> {
+export async function forward(reply: FastifyReply, { route, target, client, principal }: Decision, { prepareBody, admission, upstreams, observeUpstream }: ForwardDeps): Promise<void> {
   const request = reply.request
   const res = reply.raw
   if (res.closed || request.raw.socket.destroyed) throw clientAborted() // its 'close' has come and gone
@@ -91,6 +93,7 @@ export async function forward(reply: FastifyReply, { route, target, client, prin
   exchange = 'waiting'
   const url = request.raw.url ?? ''
   const query = url.indexOf('?')
+  const sentAt = performance.now()
   return new Promise((resolve, reject) => {
     const handler: Dispatcher.DispatchHandler = {
       onRequestStart(controller) {
@@ -99,6 +102,7 @@ export async function forward(reply: FastifyReply, { route, target, client, prin
       },
       onResponseStart(controller, statusCode, headers) {
         if (statusCode < 200) return // informational: the final answer follows
+        observeUpstream?.(route.id, (performance.now() - sentAt) / 1000)
         try {
           res.writeHead(statusCode, responseHeaders(reply, headers, request.raw.complete))
         } catch (err) {
