@@ -29,7 +29,18 @@ beforeEach(async () => {
   await redis.flush()
 })
 
+/**
+ * syncMs windows are aligned to the clock: a test that crossed a boundary would see its counts
+ * start again (CI once did, at a minute's turn). Waits for a window with 10 s left in it.
+ */
+async function freshWindow(durationSeconds: number) {
+  const left = durationSeconds * 1000 - (Date.now() % (durationSeconds * 1000))
+  if (left < 10_000) await sleep(left + 50)
+}
+
 const start = async (limit: string, onRedisError = 'insurance') => {
+  const duration = Number(/duration: (\d+)/.exec(limit)?.[1] ?? 60)
+  await freshWindow(duration)
   const gw = await startGateway(`
 store: { redis: "${redis.url}", onRedisError: ${onRedisError} }
 routes: [{ id: api, path: /api, upstream: "${origin.url}", auth: [], rateLimit: ${limit} }]
