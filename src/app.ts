@@ -115,9 +115,8 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
     }
     done()
   })
-  let metrics: ReturnType<typeof createMetrics> | undefined // made with the store, below
   app.addHook('onResponse', (request, reply, done) => {
-    metrics?.observe(request, reply)
+    metrics.observe(request, reply) // made with the store, below; requests come after buildApp
     // A keep-alive connection whose last request is done would otherwise hold the drain open.
     if (lifecycle.draining) app.server.closeIdleConnections()
     // Built only when it will be written (the bench and many deployments log at warn).
@@ -147,7 +146,7 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
   }
   app.addHook('onClose', () => store.close())
   app.decorate('gatehouse', { store, lifecycle, config })
-  metrics = createMetrics(store)
+  const metrics = createMetrics(store)
 
   const clients = () => config.clients
   const users = () => config.users

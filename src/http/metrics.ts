@@ -38,33 +38,40 @@ export function createMetrics(store: Store): Metrics {
       this.set(store.ready ? 1 : 0)
     },
   })
-  // Children by label values, so that a request costs a map lookup, not prom-client's label hashing.
-  const requestChildren = new Map<string, ReturnType<typeof requests.labels>>()
-  const durationChildren = new Map<string, ReturnType<typeof duration.labels>>()
-  const upstreamChildren = new Map<string, ReturnType<typeof upstream.labels>>()
+  const requestsBy = children(requests)
+  const durationBy = children(duration)
+  const upstreamBy = children(upstream)
+  const refusalsBy = children(refusals)
+  const tokensBy = children(tokens)
 
   return {
     registry,
     observe(request, reply) {
       const route = request.audit?.route ?? routeOf(request)
       const method = METHODS.has(request.method) ? request.method : 'other'
-      const status = `${Math.floor(reply.statusCode / 100)}xx`
-      const key = `${route}\0${method}\0${status}`
-      let counter = requestChildren.get(key)
-      if (counter === undefined) requestChildren.set(key, (counter = requests.labels(route, method, status)))
-      counter.inc()
-      let histogram = durationChildren.get(route)
-      if (histogram === undefined) durationChildren.set(route, (histogram = duration.labels(route)))
-      histogram.observe(reply.elapsedTime / 1000)
+      requestsBy(route, method, `${Math.floor(reply.statusCode / 100)}xx`).inc()
+      durationBy(route).observe(reply.elapsedTime / 1000)
       const audit = request.audit
-      if (audit?.error !== undefined) refusals.labels(audit.error).inc()
-      if (audit?.issued !== undefined && reply.statusCode < 400) tokens.labels(audit.issued, audit.client ?? 'unknown').inc()
+      if (audit?.error !== undefined) refusalsBy(audit.error).inc()
+      if (audit?.issued !== undefined && reply.statusCode < 400) tokensBy(audit.issued, audit.client ?? 'unknown').inc()
     },
     upstream(routeId, seconds) {
-      let histogram = upstreamChildren.get(routeId)
-      if (histogram === undefined) upstreamChildren.set(routeId, (histogram = upstream.labels(routeId)))
-      histogram.observe(seconds)
+      upstreamBy(routeId).observe(seconds)
     },
+  }
+}
+
+/**
+ * A metric's children by label values, so that a request costs a map lookup, not prom-client's
+ * label hashing. Bounded as the label values are (by the config and fixed sets).
+ */
+function children<T>(metric: { labels(...values: string[]): T }): (...values: string[]) => T {
+  const made = new Map<string, T>()
+  return (...values) => {
+    const key = values.join('\0')
+    let child = made.get(key)
+    if (child === undefined) made.set(key, (child = metric.labels(...values)))
+    return child
   }
 }
 

@@ -72,10 +72,11 @@ export function injectIdentityHeaders(
  * Connection header is the only one the upstream sees (oauth2-proxy CVE-2025-64484).
  */
 export function connectionNamed(value: string): Set<string> | undefined {
+  const lower = value.toLowerCase()
   // What nearly every peer sends names only hop-by-hop headers, which go anyway.
-  if (value === 'keep-alive' || value === 'close' || value === 'Keep-Alive' || value === 'Close') return undefined
+  if (lower === 'keep-alive' || lower === 'close') return undefined
   const names = new Set<string>()
-  for (const token of value.toLowerCase().split(',')) {
+  for (const token of lower.split(',')) {
     const name = token.trim()
     if (name) names.add(name)
   }

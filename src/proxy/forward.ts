@@ -20,6 +20,7 @@ type BodyBuffering = ReturnType<typeof createBodyBuffering>
 
 // Hop-by-hop headers of the upstream's response (RFC 9110 §7.6.1) are not passed on, nor the ones
 // its own `Connection:` names.
+const REQUEST_ID = 'x-request-id'
 const RESPONSE_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'trailer', 'te'])
 
 export interface ForwardDeps {
@@ -153,6 +154,7 @@ export async function forward(reply: FastifyReply, { route, target, client, prin
 /**
  * The upstream's headers for the client, as a flat [name, value, ...] list: ours (rate-limit
  * headers) unless the upstream sent the same name, then the upstream's, without hop-by-hop ones.
+ * X-Request-Id is always ours (the onRequest hook sets it).
  */
 function responseHeaders(reply: FastifyReply, upstream: IncomingHttpHeaders, requestComplete: boolean): string[] {
   const connection = upstream.connection
@@ -160,10 +162,10 @@ function responseHeaders(reply: FastifyReply, upstream: IncomingHttpHeaders, req
   const out: string[] = []
   const ours = reply.getHeaders()
   for (const name in ours) {
-    if (upstream[name] === undefined || name === 'x-request-id') out.push(name, String(ours[name]))
+    if (upstream[name] === undefined || name === REQUEST_ID) out.push(name, String(ours[name]))
   }
   for (const name in upstream) {
-    if (RESPONSE_HOP_BY_HOP.has(name) || named?.has(name) || (name === 'x-request-id' && ours[name] !== undefined)) continue
+    if (RESPONSE_HOP_BY_HOP.has(name) || named?.has(name) || name === REQUEST_ID) continue
     const value = upstream[name]!
     if (typeof value === 'string') out.push(name, value)
     else for (const one of value) out.push(name, one)
