@@ -262,7 +262,9 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
     problem(options.redisUrlOverride ? ['REDIS_URL'] : ['store', 'redis'], 'must be a redis:// or rediss:// URL')
   }
 
-  const issuer = raw.issuer ?? `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${port}`
+  // An IPv6 listen address goes in brackets in a URL (http://[::1]:8080).
+  const issuerHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
+  const issuer = raw.issuer ?? `http://${issuerHost}:${port}`
   checkUrl(issuer, ['issuer'], problem, { allowPath: true })
 
   /** Serialised origins (scheme://host[:port], as a browser sends them); "*" only where allowed. */
@@ -550,4 +552,33 @@ function deepFreeze<T>(value: T): T {
     for (const v of Object.values(value)) deepFreeze(v)
   }
   return value
+}
+
+/**
+ * What only a restart applies: the listener and its bounds, and the store behind every limit and
+ * token. A reload that changes one of them is refused, naming each key, and the live config
+ * keeps serving. Values are shown except the store's (its URL may carry a password).
+ */
+export function restartOnlyChanges(live: GatehouseConfig, next: GatehouseConfig): string[] {
+  const settings = (c: GatehouseConfig): Record<string, unknown> => ({
+    'server.host': c.server.host,
+    'server.port': c.server.port,
+    'server.trustedProxies': c.server.trustedProxies.entries,
+    'server.ipv6Subnet': c.server.ipv6Subnet,
+    'server.requestBufferBytes': c.server.requestBufferBytes,
+    'server.requestBufferTotalBytes': c.server.requestBufferTotalBytes,
+    'server.maxInFlightPerAddress': c.server.maxInFlightPerAddress,
+    'server.headersTimeout': c.server.headersTimeout,
+    'server.requestTimeout': c.server.requestTimeout,
+    'server.keepAliveTimeout': c.server.keepAliveTimeout,
+    store: c.store,
+  })
+  const before = settings(live)
+  const after = settings(next)
+  return Object.keys(before).flatMap((key) => {
+    const [was, now] = [JSON.stringify(before[key]), JSON.stringify(after[key])]
+    if (was === now) return []
+    const change = key === 'store' ? 'changed' : `changed from ${was} to ${now}`
+    return [`${key}: ${change}; only a restart applies it (the running config is kept)`]
+  })
 }

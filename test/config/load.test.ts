@@ -26,6 +26,10 @@ describe('config loading', () => {
     expect(config.tokenEndpoint.paths.map((t) => t.path)).toEqual(['/oauth/token'])
   })
 
+  it('derives an issuer from an IPv6 listen address in brackets', async () => {
+    expect((await parseConfig('server: { host: "::1", port: 8443 }', FILE, {})).issuer).toBe('http://[::1]:8443')
+  })
+
   it('names the path and line of an unknown key', async () => {
     const problems = await problemsOf(['routes:', '  - id: a', '    path: /a', '    upstream: http://127.0.0.1:1', '    alowIps: []'].join('\n'))
     expect(problems).toEqual(['line 5: routes[0].alowIps: unknown key (did you mean allowIps?)'])
