@@ -1,17 +1,17 @@
-// Builds the gateway as a fastify instance, without listening (server.ts listens). Registration
-// order is the security model, so it is explicit here: OAuth endpoints first, then the proxy
-// catch-all that every other request goes through.
+// Builds the runtime for one config: a fastify instance holding every route, hook and verifier that
+// the config makes. Registration order is the security model, so it is explicit here: health and
+// metrics, then the OAuth endpoints, then the proxy catch-all that every other request goes
+// through. gateway.ts owns the listener and what outlives a reload (store, pools, metrics).
 import cookie from '@fastify/cookie'
-import fastify, { LogController, type FastifyInstance } from 'fastify'
+import fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify'
 import type { GatehouseConfig } from './config/compile.js'
 import { GatehouseError } from './errors.js'
-import { answerClientError, countHeader } from './http/client-error.js'
-import { loggerOptions, type LoggerOptions } from './http/logging.js'
+import { countHeader } from './http/client-error.js'
 import { registerHealth, type Lifecycle } from './http/health.js'
-import { createMetrics, registerMetrics } from './http/metrics.js'
+import { registerMetrics, type Metrics } from './http/metrics.js'
 import { requestId } from './http/request-id.js'
 import { errorHandler, sendError } from './http/reply-error.js'
-import { createAccessTokenIssuer, createAccessTokenVerifier, systemClock, type Clock } from './oauth/access-token.js'
+import { createAccessTokenIssuer, createAccessTokenVerifier, type Clock } from './oauth/access-token.js'
 import { registerAuthorizeEndpoint } from './oauth/authorize.js'
 import { registerCors } from './oauth/cors.js'
 import { createClientVerifier } from './oauth/client-auth.js'
@@ -19,7 +19,7 @@ import { JWKS_PATH, METADATA_PATH, registerDiscovery } from './oauth/discovery.j
 import { registerFormParser } from './oauth/form-params.js'
 import { createTokenIssuer } from './oauth/grants/issue-tokens.js'
 import { INTROSPECT_PATH, registerIntrospectionEndpoint } from './oauth/introspect.js'
-import { deriveKey, loadSigningKeys, type SigningKeys } from './oauth/keys.js'
+import { deriveKey, type SigningKeys } from './oauth/keys.js'
 import { decoyHashLike } from './oauth/secret-hash.js'
 import { REVOKE_PATH, registerRevocationEndpoint } from './oauth/revoke.js'
 import { registerTokenEndpoint, routeUrl } from './oauth/token-endpoint.js'
@@ -27,15 +27,11 @@ import { createTokenState } from './oauth/token-state.js'
 import { createUserVerifier } from './oauth/user-auth.js'
 import { basicAuthenticator } from './pipeline/authn-basic.js'
 import { bearerAuthenticator } from './pipeline/authn-bearer.js'
-import { createClientAddressResolver } from './pipeline/client-address.js'
+import type { ClientAddress } from './pipeline/client-address.js'
 import { createPipeline } from './pipeline/index.js'
 import { reservePaths } from './pipeline/reserved-paths.js'
-import { createAdmission } from './proxy/admission.js'
-import { createBodyBuffering } from './proxy/buffer-body.js'
-import { createUpstreams, forward } from './proxy/forward.js'
+import { forward, type ForwardDeps } from './proxy/forward.js'
 import type { Store } from './store/index.js'
-import { createMemoryStore } from './store/memory.js'
-import { createRedisStore } from './store/redis.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -50,54 +46,51 @@ declare module 'fastify' {
       issued?: string
     }
   }
-  interface FastifyInstance {
-    /** The gateway's own parts that operators (and tests) look at: the store, the lifecycle. */
-    gatehouse: { readonly store: Store; readonly lifecycle: Lifecycle; readonly config: GatehouseConfig }
-  }
 }
 
-/** Keep-alive connections per upstream origin; requests past it wait in admission, under timeoutMs. */
-const UPSTREAM_CONNECTIONS = 256
-
-export interface AppOptions {
-  /** pino options (level, stream) over the defaults: JSON at server.logLevel on stdout; false: no logs. */
-  logger?: false | LoggerOptions
-  clock?: Clock
-  /** Signing keys, when the caller has loaded them already. */
-  keys?: SigningKeys
+/**
+ * What a runtime is built with besides its config: the parts that outlive a reload (gateway.ts
+ * makes them once per process) and the signing keys loaded for this config.
+ */
+export interface RuntimeParts {
+  readonly log: FastifyBaseLogger
+  readonly keys: SigningKeys
+  readonly clock: Clock
+  readonly store: Store
+  /** Limiters by name, so that counters survive a reload (store/limiter-cache.ts). */
+  readonly limiter: Store['limiter']
+  readonly lifecycle: Lifecycle
+  readonly metrics: Metrics
+  readonly resolveClientAddress: (req: FastifyRequest['raw']) => ClientAddress
+  readonly forwarding: ForwardDeps
+  /** When this config went live (ms since the epoch), for /readyz. */
+  readonly loadedAt: number
 }
 
-export async function buildApp(config: GatehouseConfig, options: AppOptions = {}): Promise<FastifyInstance> {
-  const clock = options.clock ?? systemClock
-  const keys = options.keys ?? (await loadSigningKeys(config.signing.alg, config.signing.keyFile))
+/**
+ * Builds the runtime for one config: a fastify instance that is made ready but never listens
+ * (gateway.ts's listener hands each request to the runtime live when it arrives). Nothing here
+ * outlives the config: a reload builds another and drops this one once its requests are done.
+ */
+export async function buildApp(config: GatehouseConfig, parts: RuntimeParts): Promise<FastifyInstance> {
+  const { keys, clock, store, limiter, lifecycle, metrics, resolveClientAddress } = parts
   // One decoy per kind, at that kind's cost: users and clients are told apart by their endpoints
   // anyway, and a cheap client hash must not make "no such user" fast.
   const clientDecoy = await decoyHashLike([...config.clients.values()].flatMap((c) => (c.secret ? [c.secret] : [])))
   const userDecoy = await decoyHashLike([...config.users.values()].map((u) => u.password))
 
   const app = fastify({
-    // Whatever logger options a caller gives, requests are always logged without their query string.
-    logger: loggerOptions(config.server.logLevel, options.logger),
+    loggerInstance: parts.log,
     logController: new LogController({ disableRequestLogging: true }), // one access line per request: onResponse below
     // While draining, our onRequest hook answers 503 in our JSON, with Retry-After (fastify's own
     // closing answer has neither).
     return503OnClosing: false,
-    // Slow-loris bounds: headers, and the whole request, must arrive in time; Node checks every second.
-    http: {
-      headersTimeout: config.server.headersTimeout * 1000,
-      connectionsCheckingInterval: 1_000,
-      maxHeaderSize: 16 * 1024, // larger headers are answered 431
-    },
-    requestTimeout: config.server.requestTimeout * 1000,
     genReqId: requestId,
     requestIdHeader: false,
-    keepAliveTimeout: config.server.keepAliveTimeout * 1000,
-    clientErrorHandler: answerClientError,
     // Fastify's own 400s for unparseable requests, as our JSON.
     frameworkErrors: (err, request, reply) => sendError(request, reply, new GatehouseError('invalid_request', 'the request is malformed', { reason: err.code })),
   })
   app.decorateRequest('audit', null as never)
-  const lifecycle: Lifecycle = { draining: false, loadedAt: Date.now() }
   // Probes and scrapes are still answered while draining.
   const ownPaths = new Set([config.health.live, config.health.ready, config.metrics.path])
   // Hooks in callback style: the async form costs a promise and a microtask per request each.
@@ -116,9 +109,9 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
     done()
   })
   app.addHook('onResponse', (request, reply, done) => {
-    metrics.observe(request, reply) // made with the store, below; requests come after buildApp
+    metrics.observe(request, reply)
     // A keep-alive connection whose last request is done would otherwise hold the drain open.
-    if (lifecycle.draining) app.server.closeIdleConnections()
+    if (lifecycle.draining) lifecycle.closeIdleConnections()
     // Built only when it will be written (the bench and many deployments log at warn).
     if ((request.log as { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled?.('info') !== false) {
       request.log.info({ req: request, status: reply.statusCode, ms: Math.round(reply.elapsedTime), ...request.audit }, 'request completed')
@@ -133,34 +126,18 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
   app.setErrorHandler(errorHandler())
   app.setNotFoundHandler((request, reply) => sendError(request, reply, new GatehouseError('not_found', 'no route matches this request', { reason: 'no_route' })))
 
-  if (keys.ephemeral) {
-    app.log.warn('signing.keyFile is not set: signing with an ephemeral key; tokens die with this process (make a key with `gatehouse gen-key`)')
-  }
-  for (const warning of config.warnings) app.log.warn(warning)
-
-  const store: Store = config.store.redis
-    ? createRedisStore({ url: config.store.redis, onRedisError: config.store.onRedisError, log: app.log })
-    : createMemoryStore()
-  if (store.kind === 'memory') {
-    app.log.warn('store.redis is not set: rate limits are kept in this process, per instance, and reset on restart')
-  }
-  app.addHook('onClose', () => store.close())
-  app.decorate('gatehouse', { store, lifecycle, config })
-  const metrics = createMetrics(store)
-
   const clients = () => config.clients
   const users = () => config.users
-  const resolveClientAddress = createClientAddressResolver(config.server.trustedProxies, config.server.ipv6Subnet)
   const verifyClient = createClientVerifier({
     clients,
     decoyHash: clientDecoy,
-    failures: store.limiter('authn-failures:ip', config.tokenEndpoint.failureLimit),
+    failures: limiter('authn-failures:ip', config.tokenEndpoint.failureLimit),
   })
   const verifyUser = createUserVerifier({
     users,
     decoyHash: userDecoy,
-    failuresByUser: store.limiter('login-failures:user', config.authorize.loginFailureLimit),
-    failuresByIp: store.limiter('login-failures:ip', config.authorize.loginFailureLimitPerIp),
+    failuresByUser: limiter('login-failures:user', config.authorize.loginFailureLimit),
+    failuresByIp: limiter('login-failures:ip', config.authorize.loginFailureLimitPerIp),
     bucketKey: deriveKey(keys, 'unknown username buckets'),
   })
   const state = createTokenState(store, clock, config.tokens)
@@ -171,7 +148,7 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
   const tokenPaths = config.tokenEndpoint.paths.flatMap((t) => [t.path, ...t.refreshPaths])
 
   // 0. Liveness, readiness and metrics, answered here, never proxied.
-  registerHealth(app, config, store, lifecycle)
+  registerHealth(app, config, store, lifecycle, parts.loadedAt)
   registerMetrics(app, config, metrics, resolveClientAddress)
 
   // 1. The authorization server, in its own context: form bodies only, cookies for the login form.
@@ -199,7 +176,7 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
       config,
       resolveClientAddress,
       verifyClient,
-      tokenRequests: store.limiter('token:client', config.tokenEndpoint.rateLimit),
+      tokenRequests: limiter('token:client', config.tokenEndpoint.rateLimit),
       issueTokens,
       state,
       verifyUser,
@@ -237,21 +214,10 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
       }),
       basic: basicAuthenticator({ verifyClient }),
     },
-    routeLimiters: new Map(config.routes.flatMap((r) => (r.rateLimit ? [[r.id, store.limiter(`route:${r.id}:${r.rateLimit.by}`, r.rateLimit, { proxied: true })]] : []))),
-    clientLimiters: new Map([...config.clients.values()].flatMap((c) => (c.rateLimit ? [[c.id, store.limiter(`client:${c.id}`, c.rateLimit, { proxied: true })]] : []))),
+    routeLimiters: new Map(config.routes.flatMap((r) => (r.rateLimit ? [[r.id, limiter(`route:${r.id}:${r.rateLimit.by}`, r.rateLimit, { proxied: true })]] : []))),
+    clientLimiters: new Map([...config.clients.values()].flatMap((c) => (c.rateLimit ? [[c.id, limiter(`client:${c.id}`, c.rateLimit, { proxied: true })]] : []))),
   })
-  const upstreams = createUpstreams(UPSTREAM_CONNECTIONS)
-  app.addHook('onClose', () => upstreams.destroy())
-  const forwarding = {
-    prepareBody: createBodyBuffering({
-      maxBytes: config.server.requestBufferBytes,
-      totalBytes: config.server.requestBufferTotalBytes,
-      perAddressBytes: config.server.requestBufferPerAddressBytes,
-    }),
-    admission: createAdmission({ perOrigin: UPSTREAM_CONNECTIONS, perAddress: config.server.maxInFlightPerAddress }),
-    upstreams,
-    observeUpstream: metrics.upstream,
-  }
+  const { forwarding } = parts
   await app.register(async (proxy) => {
     // Bodies are streamed upstream untouched, whatever their type.
     proxy.removeAllContentTypeParsers()
@@ -262,5 +228,6 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
     })
   })
 
+  await app.ready()
   return app
 }

@@ -55,8 +55,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         return 0
       default: {
         const { values } = parseArgs({ args: [...argv], options: { config: { type: 'string', short: 'c' } } })
-        const app = await startServer(values.config ?? defaultConfig, io.env)
-        closeOnSignals(app)
+        const gateway = await startServer(values.config ?? defaultConfig, io.env)
+        closeOnSignals(gateway)
         return 0
       }
     }

@@ -11,8 +11,8 @@ const echo = createServer((req, res) => {
 await new Promise<void>((resolve) => echo.listen(9000, '127.0.0.1', resolve))
 console.error('echo upstream listening on http://127.0.0.1:9000')
 
-const app = await startServer(process.env.GATEHOUSE_CONFIG || 'config/gatehouse.yaml').catch((err: Error) => {
+const gateway = await startServer(process.env.GATEHOUSE_CONFIG || 'config/gatehouse.yaml').catch((err: Error) => {
   console.error(err.message)
   process.exit(1)
 })
-closeOnSignals(app)
+closeOnSignals(gateway)

@@ -1,20 +1,47 @@
-// Starts the gateway: load and validate the config, build the app, listen, and close cleanly on
-// SIGINT/SIGTERM (in-flight requests finish within server.shutdownTimeout; new ones get 503).
-import type { FastifyInstance } from 'fastify'
-import { buildApp } from './app.js'
+// Starts the gateway as a process: load and validate the config, build the gateway, listen; reload
+// on SIGHUP or when the config or key file changes; close cleanly on SIGINT/SIGTERM (in-flight
+// requests finish within server.shutdownTimeout; new ones get 503).
 import { loadConfig, type Env } from './config/load.js'
+import { watchFiles, type Watch } from './config/watch.js'
+import { createGateway, type Gateway } from './gateway.js'
 
-export async function startServer(configPath: string, env: Env = process.env): Promise<FastifyInstance> {
+export interface RunningGateway extends Gateway {
+  /** Stops watching the config and key files. */
+  unwatch(): void
+}
+
+export async function startServer(configPath: string, env: Env = process.env): Promise<RunningGateway> {
   const config = await loadConfig(configPath, env)
-  const app = await buildApp(config)
+  const gateway = await createGateway(config, { env })
   try {
-    await app.listen({ host: config.server.host, port: config.server.port })
+    await gateway.listen()
   } catch (err) {
-    await app.close() // the store's connection and timers, so that the process can exit
+    await gateway.close() // the store's connection and timers, so that the process can exit
     throw err
   }
-  app.log.info({ config: configPath, routes: config.routes.length, clients: config.clients.size, issuer: config.issuer }, 'gatehouse is listening')
-  return app
+  gateway.log.info({ config: configPath, version: config.version, routes: config.routes.length, clients: config.clients.size, issuer: config.issuer }, 'gatehouse is listening')
+
+  // The config file and the key file it names are watched (by stat, so an editor's rename or a
+  // Kubernetes ConfigMap's symlink swap is seen too); a burst of changes makes one reload.
+  let watch: Watch | undefined
+  const watchLive = () => {
+    watch?.close()
+    const { file, signing } = gateway.runtime.config
+    watch = watchFiles([file, ...(signing.keyFile ? [signing.keyFile] : [])], () => void reload('file changed'))
+  }
+  const reload = async (trigger: string) => {
+    await gateway.reload(trigger)
+    watchLive() // the key file may be another one now
+  }
+  watchLive()
+  const onHangup = () => void reload('SIGHUP')
+  process.on('SIGHUP', onHangup)
+  return Object.assign(gateway, {
+    unwatch() {
+      watch?.close()
+      process.off('SIGHUP', onHangup)
+    },
+  })
 }
 
 /**
@@ -22,21 +49,21 @@ export async function startServer(configPath: string, env: Env = process.env): P
  * accepting, in-flight requests get server.shutdownTimeout to finish and are then cut, the store
  * and the upstream pools close, and the process exits 0. A second signal does not start another.
  */
-export function closeOnSignals(app: FastifyInstance): void {
-  const shutdownTimeoutSeconds = app.gatehouse.config.server.shutdownTimeout
+export function closeOnSignals(gateway: RunningGateway): void {
   const close = (signal: string) => {
-    app.gatehouse.lifecycle.draining = true
-    app.log.info({ signal, shutdownTimeout: shutdownTimeoutSeconds }, 'shutting down: finishing in-flight requests')
-    app.server.closeIdleConnections()
+    const shutdownTimeoutSeconds = gateway.runtime.config.server.shutdownTimeout
+    gateway.unwatch()
+    gateway.drain()
+    gateway.log.info({ signal, shutdownTimeout: shutdownTimeoutSeconds }, 'shutting down: finishing in-flight requests')
     const deadline = setTimeout(() => {
-      app.log.warn('shutdownTimeout has passed: cutting the requests still in flight')
-      app.server.closeAllConnections()
+      gateway.log.warn('shutdownTimeout has passed: cutting the requests still in flight')
+      gateway.server.closeAllConnections()
     }, shutdownTimeoutSeconds * 1000)
     deadline.unref()
-    app.close().then(
+    gateway.close().then(
       () => process.exit(0),
       (err: unknown) => {
-        app.log.error({ err }, 'error while shutting down')
+        gateway.log.error({ err }, 'error while shutting down')
         process.exit(1)
       },
     )

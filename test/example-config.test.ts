@@ -1,18 +1,18 @@
 // The README's walkthrough runs on config/gatehouse.yaml: keep it working as documented.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildApp } from '../src/app.js'
+import { createGateway, type Gateway } from '../src/gateway.js'
 import { loadConfig } from '../src/config/load.js'
 import { createHash } from 'node:crypto'
 import { basic, browserLogin, fetchToken, rawRequest } from './helpers/index.js'
 
-let app: Awaited<ReturnType<typeof buildApp>>
+let gateway: Gateway
 let url: string
 
 beforeAll(async () => {
-  app = await buildApp(await loadConfig('config/gatehouse.yaml', {}), { logger: false })
-  url = await app.listen({ host: '127.0.0.1', port: 0 })
+  gateway = await createGateway(await loadConfig('config/gatehouse.yaml', {}), { logger: false })
+  url = `http://127.0.0.1:${(await gateway.listen('127.0.0.1', 0)).port}`
 })
-afterAll(() => app?.close())
+afterAll(() => gateway?.close())
 
 describe('the bundled example config', () => {
   it('gives the demo client a token for the documented secret', async () => {

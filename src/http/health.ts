@@ -12,15 +12,16 @@ import type { Store } from '../store/index.js'
 export interface Lifecycle {
   /** Set on SIGTERM/SIGINT: readiness fails, new requests are refused, in-flight ones finish. */
   draining: boolean
-  /** When this config went live (ms since the epoch). */
-  readonly loadedAt: number
+  /** Closes the listener's idle keep-alive connections (while draining, after each answer). */
+  readonly closeIdleConnections: () => void
 }
 
-export function registerHealth(app: FastifyInstance, config: GatehouseConfig, store: Store, lifecycle: Lifecycle): void {
+/** `loadedAt`: when this config went live (ms since the epoch). */
+export function registerHealth(app: FastifyInstance, config: GatehouseConfig, store: Store, lifecycle: Lifecycle, loadedAt: number): void {
   const noStore = { 'cache-control': 'no-store' }
   app.get(config.health.live, (_request, reply) => reply.headers(noStore).send({ status: 'ok' }))
   app.get(config.health.ready, (_request, reply) => {
-    const live = { version: config.version, loadedAt: new Date(lifecycle.loadedAt).toISOString() }
+    const live = { version: config.version, loadedAt: new Date(loadedAt).toISOString() }
     const reason = lifecycle.draining
       ? 'shutting_down'
       : store.kind === 'redis' && config.store.onRedisError === 'deny' && !store.ready

@@ -19,9 +19,18 @@ export interface Metrics {
   observe(request: FastifyRequest, reply: FastifyReply): void
   /** The upstream's time to answer (headers), per route. */
   upstream(routeId: string, seconds: number): void
+  /** A config went live: its version is the one gatehouse_config_info shows. */
+  configLoaded(version: string, loadedAt: number): void
+  /** A reload ended (a failed one leaves the live config serving). */
+  reloaded(result: 'success' | 'failure'): void
 }
 
-export function createMetrics(store: Store): Metrics {
+/** What the upstream pools report (undici's Agent.stats), by origin: a pool's counts, or a client's. */
+interface Pools {
+  readonly stats: Readonly<Record<string, Partial<Record<'connected' | 'free' | 'pending' | 'running', number | boolean>>>>
+}
+
+export function createMetrics(store: Store, pools?: Pools): Metrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'gatehouse_' })
   const registers = [registry]
@@ -38,6 +47,25 @@ export function createMetrics(store: Store): Metrics {
       this.set(store.ready ? 1 : 0)
     },
   })
+  const reloads = new Counter({ name: 'gatehouse_config_reloads_total', help: 'Config reloads, by result (a failure leaves the live config serving)', labelNames: ['result'], registers })
+  const configInfo = new Gauge({ name: 'gatehouse_config_info', help: 'The live config: 1, labelled with its version (the first 12 hex digits of its SHA-256)', labelNames: ['version'], registers })
+  const configLoadedAt = new Gauge({ name: 'gatehouse_config_loaded_timestamp_seconds', help: 'When the live config went live', registers })
+  for (const result of ['success', 'failure']) reloads.labels(result) // both series exist from the start
+  if (pools) {
+    // Origins come from the config's routes: bounded like the routes.
+    new Gauge({
+      name: 'gatehouse_upstream_connections',
+      help: 'Upstream keep-alive pools by origin: connections open (connected), idle (free), and requests on them (running) or waiting (pending)',
+      labelNames: ['origin', 'state'],
+      registers,
+      collect() {
+        this.reset()
+        for (const [origin, stats] of Object.entries(pools.stats)) {
+          for (const state of ['connected', 'free', 'running', 'pending'] as const) this.labels(origin, state).set(Number(stats[state] ?? 0))
+        }
+      },
+    })
+  }
   const requestsBy = children(requests)
   const durationBy = children(duration)
   const upstreamBy = children(upstream)
@@ -57,6 +85,14 @@ export function createMetrics(store: Store): Metrics {
     },
     upstream(routeId, seconds) {
       upstreamBy(routeId).observe(seconds)
+    },
+    configLoaded(version, loadedAt) {
+      configInfo.reset()
+      configInfo.labels(version).set(1)
+      configLoadedAt.set(loadedAt / 1000)
+    },
+    reloaded(result) {
+      reloads.labels(result).inc()
     },
   }
 }

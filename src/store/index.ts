@@ -23,6 +23,8 @@ export interface Limiter {
   consume(key: string): Promise<LimitState>
   /** Gives one counted request back (a reserved attempt that succeeded). */
   reward(key: string): Promise<void>
+  /** Stops its timers (a synced limiter's sync), when a reload leaves it unused. */
+  close?(): void
 }
 
 export interface Store {

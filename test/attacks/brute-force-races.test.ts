@@ -50,7 +50,7 @@ routes: [{ id: api, path: /api, upstream: "${origin.url}", auth: [basic] }]
   const started = [await startGateway(withKey, { port })]
   if (setup === 'two instances on one redis') started.push(await startGateway(withKey))
   // Until Redis is ready, limits count in memory (store.onRedisError: insurance): wait for it.
-  while (!started.every((gw) => gw.app.gatehouse.store.ready)) await sleep(10)
+  while (!started.every((gw) => gw.gateway.store.ready)) await sleep(10)
   return started
 }
 

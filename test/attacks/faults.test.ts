@@ -40,8 +40,8 @@ const timed = async (fn: () => Promise<RawResponse>) => {
   return { res, ms: Date.now() - started }
 }
 const untilReady = async (gw: Gateway) => {
-  for (let i = 0; i < 50 && !gw.app.gatehouse.store.ready; i++) await sleep(100)
-  expect(gw.app.gatehouse.store.ready).toBe(true)
+  for (let i = 0; i < 50 && !gw.gateway.store.ready; i++) await sleep(100)
+  expect(gw.gateway.store.ready).toBe(true)
 }
 
 async function gatewayOnRedis(onRedisError: 'insurance' | 'deny') {

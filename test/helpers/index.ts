@@ -4,11 +4,10 @@ import { createServer, request as httpRequest, type IncomingHttpHeaders, type In
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { FastifyInstance } from 'fastify'
 import { SignJWT, type JWK } from 'jose'
-import { buildApp, type AppOptions } from '../../src/app.js'
 import type { GatehouseConfig } from '../../src/config/compile.js'
 import { parseConfig } from '../../src/config/load.js'
+import { createGateway, type Gateway as RunningGateway, type GatewayOptions as CreateOptions } from '../../src/gateway.js'
 import { generateSigningJwk } from '../../src/oauth/keys.js'
 import { hashSecret } from '../../src/oauth/secret-hash.js'
 
@@ -73,12 +72,12 @@ export async function startOrigin(handler: OriginHandler = echoHandler, port = 0
 export interface Gateway {
   readonly url: string
   readonly port: number
-  readonly app: FastifyInstance
+  readonly gateway: RunningGateway
   readonly config: GatehouseConfig
   close(): Promise<void>
 }
 
-export interface GatewayOptions extends AppOptions {
+export interface GatewayOptions extends Omit<CreateOptions, 'env'> {
   env?: Record<string, string | undefined>
   /** Where the YAML pretends to live (relative keyFile paths resolve against it). */
   file?: string
@@ -100,10 +99,9 @@ export async function freePort(): Promise<number> {
 
 export async function startGateway(yaml: string, options: GatewayOptions = {}): Promise<Gateway> {
   const config = await parseConfig(yaml, options.file ?? join(tmpdir(), 'gatehouse-test.yaml'), options.env ?? {})
-  const app = await buildApp(config, { logger: false, ...options })
-  await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 0 })
-  const { port } = app.server.address() as AddressInfo
-  return { url: `http://127.0.0.1:${port}`, port, app, config, close: () => app.close() }
+  const gateway = await createGateway(config, { logger: false, ...options })
+  const { port } = await gateway.listen(options.host ?? '127.0.0.1', options.port ?? 0)
+  return { url: `http://127.0.0.1:${port}`, port, gateway, config, close: () => gateway.close() }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -293,6 +291,8 @@ export async function rawExchange(port: number, chunks: (string | { pauseMs: num
 export interface GatewayProcess {
   readonly url: string
   readonly pid: number
+  /** The config file it runs on (edit it to reload). */
+  readonly file: string
   /** What the process printed on stdout and stderr so far. */
   output(): string
   readonly exited: Promise<number | null>
@@ -326,6 +326,7 @@ export async function spawnGateway(yaml: string, options: { nodeArgs?: string[];
   return {
     url,
     pid: child.pid!,
+    file,
     output: () => output,
     exited,
     async stop() {

@@ -71,7 +71,7 @@ describe.each(stores)('token lifecycle ($kind store)', ({ kind }) => {
     const { port, yaml } = await config(kind)
     gw = await startGateway(yaml, { port, clock: () => now })
     issuer = gw.config.issuer
-    for (let i = 0; i < 50 && !gw.app.gatehouse.store.ready; i++) await new Promise((r) => setTimeout(r, 100))
+    for (let i = 0; i < 50 && !gw.gateway.store.ready; i++) await new Promise((r) => setTimeout(r, 100))
   })
   afterAll(() => gw?.close())
   beforeEach(() => {
@@ -460,7 +460,7 @@ describe.skipIf(!stores.some((s) => s.kind === 'redis'))('two instances on one R
     const one = await startGateway(yaml, { port })
     const two = await startGateway(yaml) // same config and issuer, another port (each signs with its own key)
     try {
-      for (let i = 0; i < 50 && !(one.app.gatehouse.store.ready && two.app.gatehouse.store.ready); i++) await new Promise((r) => setTimeout(r, 100))
+      for (let i = 0; i < 50 && !(one.gateway.store.ready && two.gateway.store.ready); i++) await new Promise((r) => setTimeout(r, 100))
       const verifier = 'v'.repeat(43)
       const challenge = await oidc.calculatePKCECodeChallenge(verifier)
       const { location } = await browserLogin(`${one.url}/oauth/authorize?${form({ response_type: 'code', client_id: 'web', redirect_uri: CALLBACK, state: 's', code_challenge: challenge, code_challenge_method: 'S256' })}`)

@@ -72,7 +72,7 @@ store: { redis: "${redis.url}", onRedisError: deny }
 routes: [{ id: all, path: /, upstream: "${slow.url}", auth: [] }]
 `)
     try {
-      for (let i = 0; i < 100 && !gw.app.gatehouse.store.ready; i++) await sleep(20)
+      for (let i = 0; i < 100 && !gw.gateway.store.ready; i++) await sleep(20)
       expect((await rawRequest(gw.url, '/readyz')).status).toBe(200)
       await redis.stop()
       await sleep(100)
@@ -80,7 +80,7 @@ routes: [{ id: all, path: /, upstream: "${slow.url}", auth: [] }]
       expect([down.status, down.json().reason, down.headers['retry-after']]).toEqual([503, 'redis_unavailable', '5'])
       expect((await rawRequest(gw.url, '/healthz')).status).toBe(200) // alive all the same
       await redis.start()
-      for (let i = 0; i < 100 && !gw.app.gatehouse.store.ready; i++) await sleep(20)
+      for (let i = 0; i < 100 && !gw.gateway.store.ready; i++) await sleep(20)
       expect((await rawRequest(gw.url, '/readyz')).status).toBe(200)
     } finally {
       await gw.close()

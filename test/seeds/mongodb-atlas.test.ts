@@ -62,7 +62,7 @@ describe('MongoDB Atlas (seed 003)', () => {
     const redis: RedisServer = await startRedis()
     const onRedis = await startExample('mongodb-atlas.yaml', { env: { REDIS_URL: redis.url } })
     try {
-      for (let i = 0; i < 100 && !onRedis.app.gatehouse.store.ready; i++) await sleep(20) // deny: 503 until connected
+      for (let i = 0; i < 100 && !onRedis.gateway.store.ready; i++) await sleep(20) // deny: 503 until connected
       expect((await request(onRedis, 'atlas-sa', 'atlas-sa-secret')).status).toBe(200)
       await redis.stop()
       const res = await request(onRedis, 'atlas-sa', 'atlas-sa-secret')

@@ -31,8 +31,8 @@ const start = (options: { extra?: string; logs?: CapturedLogs } = {}) =>
 
 /** Waits until the gateway's Redis connection is ready (reconnection backs off up to 1 s). */
 async function untilReady(gw: Gateway) {
-  for (let i = 0; i < 50 && !gw.app.gatehouse.store.ready; i++) await sleep(100)
-  if (!gw.app.gatehouse.store.ready) throw new Error('redis never became ready')
+  for (let i = 0; i < 50 && !gw.gateway.store.ready; i++) await sleep(100)
+  if (!gw.gateway.store.ready) throw new Error('redis never became ready')
 }
 
 describe.skipIf(!ownServer)('rate limits in Redis', () => {

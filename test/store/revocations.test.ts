@@ -37,8 +37,8 @@ clients: [{ id: app, secretHash: "${await fastHash('s3cret')}", scopes: [read] }
 routes: [{ id: api, path: /api, upstream: "${origin.url}" }]
 `
   const gateways: [Gateway, Gateway] = [await startGateway(yaml), await startGateway(yaml)]
-  for (let i = 0; i < 100 && !gateways.every((gw) => gw.app.gatehouse.store.ready); i++) await sleep(20)
-  expect(gateways.every((gw) => gw.app.gatehouse.store.ready)).toBe(true)
+  for (let i = 0; i < 100 && !gateways.every((gw) => gw.gateway.store.ready); i++) await sleep(20)
+  expect(gateways.every((gw) => gw.gateway.store.ready)).toBe(true)
   return gateways
 }
 const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } })
@@ -89,7 +89,7 @@ describe.skipIf(!ownServer)('revoked access tokens on two instances', () => {
       expect((await rawRequest(two.url, '/api/x', bearer(token))).status).toBe(200)
       await admin.client('KILL', 'TYPE', 'pubsub')
       await sleep(20)
-      for (let i = 0; i < 100 && !two.app.gatehouse.store.ready; i++) await sleep(20)
+      for (let i = 0; i < 100 && !two.gateway.store.ready; i++) await sleep(20)
       expect((await rawRequest(two.url, '/api/x', bearer(token))).status).toBe(401)
     } finally {
       await one.close()

@@ -45,7 +45,7 @@ const start = async (limit: string, onRedisError = 'insurance') => {
 store: { redis: "${redis.url}", onRedisError: ${onRedisError} }
 routes: [{ id: api, path: /api, upstream: "${origin.url}", auth: [], rateLimit: ${limit} }]
 `)
-  for (let i = 0; i < 100 && !gw.app.gatehouse.store.ready; i++) await sleep(20)
+  for (let i = 0; i < 100 && !gw.gateway.store.ready; i++) await sleep(20)
   return gw
 }
 const statuses = async (gw: Gateway, n: number) => {

@@ -1,0 +1,234 @@
+// The running gateway: one listener, the parts that outlive a config (store, limiters, upstream
+// pools, admission, metrics, logger), and the runtime built from the live config, held behind one
+// reference. The listener hands each request to the runtime that is live when the request arrives,
+// so a request finishes on the config it started with. A reload builds the next runtime beside
+// the live one and swaps the reference only when all of it is good (Kong rebuilds its router the
+// same way); what only a restart can change is compared first and refused by name.
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
+import { pino } from 'pino'
+import { buildApp } from './app.js'
+import { restartOnlyChanges, type GatehouseConfig } from './config/compile.js'
+import { loadConfig, type Env } from './config/load.js'
+import { ConfigError } from './errors.js'
+import { answerClientError } from './http/client-error.js'
+import type { Lifecycle } from './http/health.js'
+import { loggerOptions, type LoggerOptions } from './http/logging.js'
+import { createMetrics, type Metrics } from './http/metrics.js'
+import { systemClock, type Clock } from './oauth/access-token.js'
+import { loadSigningKeys, type SigningKeys } from './oauth/keys.js'
+import { createClientAddressResolver } from './pipeline/client-address.js'
+import { createAdmission } from './proxy/admission.js'
+import { createBodyBuffering } from './proxy/buffer-body.js'
+import { createUpstreams } from './proxy/forward.js'
+import type { Store } from './store/index.js'
+import { createLimiterCache } from './store/limiter-cache.js'
+import { createMemoryStore } from './store/memory.js'
+import { createRedisStore } from './store/redis.js'
+
+/** Keep-alive connections per upstream origin; requests past it wait in admission, under timeoutMs. */
+const UPSTREAM_CONNECTIONS = 256
+
+/** What one config compiled to: read once per request, never changed after it is built. */
+export interface Runtime {
+  readonly config: GatehouseConfig
+  readonly keys: SigningKeys
+  readonly app: FastifyInstance
+  /** When it went live (ms since the epoch). */
+  readonly loadedAt: number
+}
+
+export interface GatewayOptions {
+  /** pino options (level, stream) over the defaults: JSON at server.logLevel on stdout; false: no logs. */
+  logger?: false | LoggerOptions
+  clock?: Clock
+  /** Signing keys for the first config, when the caller has loaded them already. */
+  keys?: SigningKeys
+  /** Where `${VAR}` in the config file is read from on reload. */
+  env?: Env
+}
+
+export interface Gateway {
+  readonly server: Server
+  readonly log: FastifyBaseLogger
+  readonly store: Store
+  readonly metrics: Metrics
+  readonly lifecycle: Lifecycle
+  /** The runtime live now. */
+  readonly runtime: Runtime
+  listen(host?: string, port?: number): Promise<AddressInfo>
+  /**
+   * Builds a runtime for `config` beside the live one and makes it live once it is complete.
+   * Throws a ConfigError (the live runtime keeps serving) when a restart-only key changed or the
+   * keys cannot be loaded.
+   */
+  apply(config: GatehouseConfig): Promise<Runtime>
+  /**
+   * Reads the config file (and its key file) again and applies it. Never throws: the outcome is
+   * logged with every error, counted in gatehouse_config_reloads_total, and returned. Reloads run
+   * one at a time; one asked for while another runs follows it.
+   */
+  reload(trigger: string): Promise<boolean>
+  /** Readiness fails and new requests are refused from now on; idle connections are closed. */
+  drain(): void
+  /** Stops listening, waits for in-flight requests, and closes the store and the pools. */
+  close(): Promise<void>
+}
+
+export async function createGateway(config: GatehouseConfig, options: GatewayOptions = {}): Promise<Gateway> {
+  const { server: settings } = config
+  const log = pino(loggerOptions(settings.logLevel, options.logger), options.logger ? options.logger.stream : undefined) as FastifyBaseLogger
+  const clock = options.clock ?? systemClock
+  // server.logLevel applies on every reload, unless the caller chose a level (or no logs).
+  const levelFromConfig = options.logger === undefined || (options.logger !== false && options.logger.level === undefined)
+
+  const store: Store = config.store.redis
+    ? createRedisStore({ url: config.store.redis, onRedisError: config.store.onRedisError, log })
+    : createMemoryStore()
+  if (store.kind === 'memory') {
+    log.warn('store.redis is not set: rate limits are kept in this process, per instance, and reset on restart')
+  }
+  const limiters = createLimiterCache(store)
+  const upstreams = createUpstreams(UPSTREAM_CONNECTIONS)
+  const metrics = createMetrics(store, upstreams)
+
+  // The listener, with the bounds that only a restart changes: slow-loris timeouts (Node checks
+  // every second), header size (larger headers are answered 431), keep-alive.
+  let runtime: Runtime
+  const server = createServer(
+    {
+      headersTimeout: settings.headersTimeout * 1000,
+      requestTimeout: settings.requestTimeout * 1000,
+      connectionsCheckingInterval: 1_000,
+      maxHeaderSize: 16 * 1024,
+      keepAliveTimeout: settings.keepAliveTimeout * 1000,
+    },
+    (req, res) => runtime.app.routing(req, res),
+  )
+  server.on('clientError', answerClientError)
+  const lifecycle: Lifecycle = { draining: false, closeIdleConnections: () => server.closeIdleConnections() }
+
+  const shared = {
+    log,
+    clock,
+    store,
+    lifecycle,
+    metrics,
+    resolveClientAddress: createClientAddressResolver(settings.trustedProxies, settings.ipv6Subnet),
+    forwarding: {
+      prepareBody: createBodyBuffering({
+        maxBytes: settings.requestBufferBytes,
+        totalBytes: settings.requestBufferTotalBytes,
+        perAddressBytes: settings.requestBufferPerAddressBytes,
+      }),
+      admission: createAdmission({ perOrigin: UPSTREAM_CONNECTIONS, perAddress: settings.maxInFlightPerAddress }),
+      upstreams,
+      observeUpstream: metrics.upstream,
+    },
+  }
+
+  /** Keys for `next`: its key file, read again; without one, the ephemeral key already in use. */
+  const keysFor = async (next: GatehouseConfig, current: Runtime | undefined): Promise<SigningKeys> => {
+    if (current === undefined && options.keys) return options.keys
+    if (next.signing.keyFile === undefined && current?.keys.ephemeral && current.keys.alg === next.signing.alg) return current.keys
+    const keys = await loadSigningKeys(next.signing.alg, next.signing.keyFile)
+    if (keys.ephemeral) log.warn('signing.keyFile is not set: signing with an ephemeral key; tokens die with this process (make a key with `gatehouse gen-key`)')
+    return keys
+  }
+
+  /** A runtime, and the limiters it asked for (every other one is closed once it is live). */
+  type Built = Runtime & { readonly limitersUsed: ReadonlySet<string> }
+  const build = async (next: GatehouseConfig, current: Runtime | undefined): Promise<Built> => {
+    if (current) {
+      const changed = restartOnlyChanges(current.config, next)
+      if (changed.length > 0) throw new ConfigError(next.file, changed)
+    }
+    const keys = await keysFor(next, current)
+    const made = limiters.forRuntime()
+    const loadedAt = Date.now()
+    const app = await buildApp(next, { ...shared, keys, limiter: made.limiter, loadedAt })
+    return { config: next, keys, app, loadedAt, limitersUsed: made.used }
+  }
+
+  const goLive = (next: Built) => {
+    runtime = next
+    if (levelFromConfig) log.level = next.config.server.logLevel
+    limiters.retainOnly(next.limitersUsed)
+    metrics.configLoaded(next.config.version, next.loadedAt)
+    for (const warning of next.config.warnings) log.warn(warning)
+  }
+  goLive(await build(config, undefined))
+
+  let reloading: Promise<boolean> | undefined
+  let again: string | undefined
+  const reloadOnce = async (trigger: string): Promise<boolean> => {
+    const previous = runtime.config.version
+    try {
+      const next = await loadConfig(runtime.config.file, options.env ?? process.env)
+      goLive(await build(next, runtime))
+      metrics.reloaded('success')
+      log.info({ trigger, version: next.version, previous }, next.version === previous ? 'config reloaded (unchanged)' : 'config reloaded')
+      return true
+    } catch (err) {
+      metrics.reloaded('failure')
+      const errors = err instanceof ConfigError ? err.problems : [(err as Error).message]
+      log.error({ trigger, file: runtime.config.file, errors, version: previous }, 'config reload failed: the previous config keeps serving')
+      return false
+    }
+  }
+
+  const gateway: Gateway = {
+    server,
+    log,
+    store,
+    metrics,
+    lifecycle,
+    get runtime() {
+      return runtime
+    },
+    listen: (host = settings.host, port = settings.port) =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject)
+        server.listen({ host, port }, () => {
+          server.off('error', reject)
+          resolve(server.address() as AddressInfo)
+        })
+      }),
+    async apply(next) {
+      const built = await build(next, runtime)
+      goLive(built)
+      return built
+    },
+    reload(trigger) {
+      if (reloading) {
+        again = trigger // the file may have changed again while the running reload read it
+        return reloading
+      }
+      const run = async (): Promise<boolean> => {
+        let ok = await reloadOnce(trigger)
+        while (again !== undefined) {
+          const next = again
+          again = undefined
+          ok = await reloadOnce(next)
+        }
+        return ok
+      }
+      reloading = run().finally(() => (reloading = undefined))
+      return reloading
+    },
+    drain() {
+      lifecycle.draining = true
+      server.closeIdleConnections()
+    },
+    async close() {
+      if (server.listening) {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+        server.closeIdleConnections()
+        await closed
+      }
+      await Promise.all([store.close(), upstreams.destroy()])
+    },
+  }
+  return gateway
+}
