@@ -92,7 +92,7 @@ export async function buildApp(config: GatehouseConfig, parts: RuntimeParts): Pr
   })
   app.decorateRequest('audit', null as never)
   // Probes and scrapes are still answered while draining.
-  const ownPaths = new Set([config.health.live, config.health.ready, config.metrics.path])
+  const ownPaths = new Set([config.health.live, config.health.ready, ...(config.admin === undefined ? [config.metrics.path] : [])])
   // Hooks in callback style: the async form costs a promise and a microtask per request each.
   app.addHook('onRequest', (request, reply, done) => {
     request.audit = {}
@@ -147,9 +147,10 @@ export async function buildApp(config: GatehouseConfig, parts: RuntimeParts): Pr
   /** Every path the token endpoint answers at: its paths and their legacy refresh paths. */
   const tokenPaths = config.tokenEndpoint.paths.flatMap((t) => [t.path, ...t.refreshPaths])
 
-  // 0. Liveness, readiness and metrics, answered here, never proxied.
+  // 0. Liveness, readiness and metrics, answered here, never proxied. With an admin listener,
+  // metrics are served there only, and their path here is the routes' like any other.
   registerHealth(app, config, store, lifecycle, parts.loadedAt)
-  registerMetrics(app, config, metrics, resolveClientAddress)
+  if (config.admin === undefined) registerMetrics(app, config, metrics, { allowIps: config.metrics.allowIps, resolveClientAddress })
 
   // 1. The authorization server, in its own context: form bodies only, cookies for the login form.
   await app.register(async (oauth) => {
@@ -203,7 +204,7 @@ export async function buildApp(config: GatehouseConfig, parts: RuntimeParts): Pr
       [METADATA_PATH, 'GET, HEAD'],
       [config.health.live, 'GET, HEAD'],
       [config.health.ready, 'GET, HEAD'],
-      [config.metrics.path, 'GET, HEAD'],
+      ...(config.admin === undefined ? [[config.metrics.path, 'GET, HEAD'] as const] : []),
     ]),
     authenticators: {
       bearer: bearerAuthenticator({
@@ -228,6 +229,21 @@ export async function buildApp(config: GatehouseConfig, parts: RuntimeParts): Pr
     })
   })
 
+  await app.ready()
+  return app
+}
+
+/**
+ * The admin listener's runtime (`admin.host`/`admin.port`): health and metrics only, metrics for
+ * every address that reaches it (the listener's own address is its access control, as with
+ * Envoy's admin port and Kong's status API). Built beside buildApp's, from the same config.
+ */
+export async function buildAdminApp(config: GatehouseConfig, parts: RuntimeParts): Promise<FastifyInstance> {
+  const app = fastify({ loggerInstance: parts.log, logController: new LogController({ disableRequestLogging: true }), genReqId: requestId, requestIdHeader: false, return503OnClosing: false })
+  app.setErrorHandler(errorHandler())
+  app.setNotFoundHandler((request, reply) => sendError(request, reply, new GatehouseError('not_found', 'the admin listener serves health and metrics only', { reason: 'no_route' })))
+  registerHealth(app, config, parts.store, parts.lifecycle, parts.loadedAt)
+  registerMetrics(app, config, parts.metrics, { allowIps: undefined, resolveClientAddress: parts.resolveClientAddress })
   await app.ready()
   return app
 }

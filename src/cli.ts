@@ -8,7 +8,7 @@ import { ConfigError } from './errors.js'
 import { generateSigningJwk, loadSigningKeys } from './oauth/keys.js'
 import { generateSecret, hashGeneratedSecret, hashSecret, MIN_GENERATED_LENGTH } from './oauth/secret-hash.js'
 import { configJsonSchema } from './config/schema.js'
-import { closeOnSignals, startServer } from './server.js'
+import { runGateway } from './server.js'
 
 export interface CliIo {
   readonly stdin: NodeJS.ReadableStream & { isTTY?: boolean }
@@ -55,8 +55,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         return 0
       default: {
         const { values } = parseArgs({ args: [...argv], options: { config: { type: 'string', short: 'c' } } })
-        const gateway = await startServer(values.config ?? defaultConfig, io.env)
-        closeOnSignals(gateway)
+        await runGateway(values.config ?? defaultConfig, io.env)
         return 0
       }
     }

@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { pino } from 'pino'
-import { buildApp } from './app.js'
+import { buildAdminApp, buildApp } from './app.js'
 import { restartOnlyChanges, type GatehouseConfig } from './config/compile.js'
 import { loadConfig, type Env } from './config/load.js'
 import { ConfigError } from './errors.js'
@@ -35,6 +35,8 @@ export interface Runtime {
   readonly config: GatehouseConfig
   readonly keys: SigningKeys
   readonly app: FastifyInstance
+  /** What the admin listener serves (health and metrics), when admin is configured. */
+  readonly admin: FastifyInstance | undefined
   /** When it went live (ms since the epoch). */
   readonly loadedAt: number
 }
@@ -51,12 +53,15 @@ export interface GatewayOptions {
 
 export interface Gateway {
   readonly server: Server
+  /** The admin listener, when admin is configured. */
+  readonly adminServer: Server | undefined
   readonly log: FastifyBaseLogger
   readonly store: Store
   readonly metrics: Metrics
   readonly lifecycle: Lifecycle
   /** The runtime live now. */
   readonly runtime: Runtime
+  /** Listens (by default where the config says), and on the admin listener when there is one. */
   listen(host?: string, port?: number): Promise<AddressInfo>
   /**
    * Builds a runtime for `config` beside the live one and makes it live once it is complete.
@@ -107,6 +112,8 @@ export async function createGateway(config: GatehouseConfig, options: GatewayOpt
     (req, res) => runtime.app.routing(req, res),
   )
   server.on('clientError', answerClientError)
+  const adminServer = config.admin ? createServer({ headersTimeout: 5_000, requestTimeout: 10_000 }, (req, res) => runtime.admin!.routing(req, res)) : undefined
+  adminServer?.on('clientError', answerClientError)
   const lifecycle: Lifecycle = { draining: false, closeIdleConnections: () => server.closeIdleConnections() }
 
   const shared = {
@@ -147,8 +154,10 @@ export async function createGateway(config: GatehouseConfig, options: GatewayOpt
     const keys = await keysFor(next, current)
     const made = limiters.forRuntime()
     const loadedAt = Date.now()
-    const app = await buildApp(next, { ...shared, keys, limiter: made.limiter, loadedAt })
-    return { config: next, keys, app, loadedAt, limitersUsed: made.used }
+    const parts = { ...shared, keys, limiter: made.limiter, loadedAt }
+    const app = await buildApp(next, parts)
+    const admin = next.admin ? await buildAdminApp(next, parts) : undefined
+    return { config: next, keys, app, admin, loadedAt, limitersUsed: made.used }
   }
 
   const goLive = (next: Built) => {
@@ -180,6 +189,7 @@ export async function createGateway(config: GatehouseConfig, options: GatewayOpt
 
   const gateway: Gateway = {
     server,
+    adminServer,
     log,
     store,
     metrics,
@@ -187,14 +197,11 @@ export async function createGateway(config: GatehouseConfig, options: GatewayOpt
     get runtime() {
       return runtime
     },
-    listen: (host = settings.host, port = settings.port) =>
-      new Promise((resolve, reject) => {
-        server.once('error', reject)
-        server.listen({ host, port }, () => {
-          server.off('error', reject)
-          resolve(server.address() as AddressInfo)
-        })
-      }),
+    async listen(host = settings.host, port = settings.port) {
+      const address = await listenOn(server, host, port)
+      if (adminServer && config.admin) await listenOn(adminServer, config.admin.host, config.admin.port)
+      return address
+    },
     async apply(next) {
       const built = await build(next, runtime)
       goLive(built)
@@ -222,13 +229,29 @@ export async function createGateway(config: GatehouseConfig, options: GatewayOpt
       server.closeIdleConnections()
     },
     async close() {
-      if (server.listening) {
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()))
-        server.closeIdleConnections()
-        await closed
-      }
+      // Probes keep getting their 503 from the admin listener until the last request is done.
+      await closeServer(server)
+      if (adminServer) await closeServer(adminServer)
       await Promise.all([store.close(), upstreams.destroy()])
     },
   }
   return gateway
+}
+
+function listenOn(server: Server, host: string, port: number): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen({ host, port }, () => {
+      server.off('error', reject)
+      resolve(server.address() as AddressInfo)
+    })
+  })
+}
+
+/** Stops accepting, closes idle keep-alive connections, and waits for the rest to end. */
+async function closeServer(server: Server): Promise<void> {
+  if (!server.listening) return
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+  server.closeIdleConnections()
+  await closed
 }

@@ -1,17 +1,32 @@
 // Starts the gateway as a process: load and validate the config, build the gateway, listen; reload
 // on SIGHUP or when the config or key file changes; close cleanly on SIGINT/SIGTERM (in-flight
 // requests finish within server.shutdownTimeout; new ones get 503).
+import cluster from 'node:cluster'
+import { pino } from 'pino'
+import type { GatehouseConfig } from './config/compile.js'
 import { loadConfig, type Env } from './config/load.js'
 import { watchFiles, type Watch } from './config/watch.js'
 import { createGateway, type Gateway } from './gateway.js'
+import { loggerOptions } from './http/logging.js'
+import { runPrimary } from './workers.js'
+
+/**
+ * `gatehouse --config FILE`: one gateway in this process, or with server.workers > 1 the primary
+ * of that many (workers.ts); each worker comes back here and serves.
+ */
+export async function runGateway(configPath: string, env: Env = process.env): Promise<void> {
+  const config = await loadConfig(configPath, env)
+  if (cluster.isPrimary && config.server.workers > 1) return runPrimary(config, pino(loggerOptions(config.server.logLevel, undefined)))
+  closeOnSignals(await startServer(configPath, env, config))
+}
 
 export interface RunningGateway extends Gateway {
   /** Stops watching the config and key files. */
   unwatch(): void
 }
 
-export async function startServer(configPath: string, env: Env = process.env): Promise<RunningGateway> {
-  const config = await loadConfig(configPath, env)
+export async function startServer(configPath: string, env: Env = process.env, loaded?: GatehouseConfig): Promise<RunningGateway> {
+  const config = loaded ?? (await loadConfig(configPath, env))
   const gateway = await createGateway(config, { env })
   try {
     await gateway.listen()
@@ -50,7 +65,10 @@ export async function startServer(configPath: string, env: Env = process.env): P
  * and the upstream pools close, and the process exits 0. A second signal does not start another.
  */
 export function closeOnSignals(gateway: RunningGateway): void {
+  let closing = false
   const close = (signal: string) => {
+    if (closing) return // Ctrl-C reaches every worker, and the primary passes a SIGTERM on too
+    closing = true
     const shutdownTimeoutSeconds = gateway.runtime.config.server.shutdownTimeout
     gateway.unwatch()
     gateway.drain()

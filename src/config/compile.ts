@@ -1,5 +1,6 @@
 // Turns a validated config file into the runtime config: defaults applied, cross-field rules checked,
 // URLs parsed, CIDRs compiled, secrets hashed, everything frozen. Nothing here runs per request.
+import { availableParallelism } from 'node:os'
 import { cidrProblem, compileIpMatcher, type IpMatcher } from '../net/cidr.js'
 import { costLabel, hashSecret, parseSecretHash, type ScryptHash, type SecretHash } from '../oauth/secret-hash.js'
 import { foldCase } from '../pipeline/match-route.js'
@@ -115,8 +116,12 @@ export interface GatehouseConfig {
     readonly keepAliveTimeout: number
     /** Seconds in-flight requests get to finish after SIGTERM/SIGINT; the rest are then cut. */
     readonly shutdownTimeout: number
+    /** Worker processes on one port (node:cluster); 1: none, the process serves itself. */
+    readonly workers: number
     readonly logLevel: string
   }
+  /** A second listener for health and metrics only, where production scrapes and probes. */
+  readonly admin: { readonly host: string; readonly port: number } | undefined
   /** Liveness and readiness paths: answered by the gateway itself, never proxied. */
   readonly health: { readonly live: string; readonly ready: string }
   /** Prometheus metrics: where, and who may scrape them (by client address). */
@@ -428,8 +433,19 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
     tokenPaths.push(tokenPathRule(path, { ...options, refreshPaths }))
   }
 
-  if (problems.length > 0) return problems
   const keyFile = raw.signing?.keyFile
+  // Every worker must sign with the same key and count in the same store: an ephemeral key or an
+  // in-memory store per worker would split tokens, login forms and limits N ways.
+  const workers = raw.server?.workers === 'auto' ? availableParallelism() : (raw.server?.workers ?? 1)
+  if (workers > 1 && (keyFile === undefined || redis === undefined)) {
+    const missing = [keyFile === undefined ? 'signing.keyFile' : undefined, redis === undefined ? 'a shared store (store.redis)' : undefined].filter(Boolean).join(' and ')
+    problem(['server', 'workers'], `${workers} workers need ${missing}: each worker would otherwise sign with its own key and count in its own memory`)
+  }
+  if (raw.admin && raw.admin.port !== 0 && raw.admin.port === port && (raw.admin.host ?? '127.0.0.1') === host) {
+    problem(['admin', 'port'], `must differ from the listener's port (${port})`)
+  }
+
+  if (problems.length > 0) return problems
   return deepFreeze({
     file,
     version: options.version ?? '',
@@ -446,8 +462,10 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
       requestTimeout,
       keepAliveTimeout: durationSeconds(raw.server?.keepAliveTimeout ?? 72),
       shutdownTimeout: durationSeconds(raw.server?.shutdownTimeout ?? 30),
+      workers,
       logLevel: raw.server?.logLevel ?? 'info',
     },
+    admin: raw.admin ? { host: raw.admin.host ?? '127.0.0.1', port: raw.admin.port } : undefined,
     health: { live: raw.health?.live ?? '/healthz', ready: raw.health?.ready ?? '/readyz' },
     metrics: { path: raw.metrics?.path ?? '/metrics', allowIps: metricsAllowIps! },
     issuer,
@@ -571,6 +589,8 @@ export function restartOnlyChanges(live: GatehouseConfig, next: GatehouseConfig)
     'server.headersTimeout': c.server.headersTimeout,
     'server.requestTimeout': c.server.requestTimeout,
     'server.keepAliveTimeout': c.server.keepAliveTimeout,
+    'server.workers': c.server.workers,
+    admin: c.admin,
     store: c.store,
   })
   const before = settings(live)

@@ -133,6 +133,9 @@ export const ConfigFileSchema = closed({
       requestTimeout: Type.Optional(Duration),
       keepAliveTimeout: Type.Optional(Duration),
       shutdownTimeout: Type.Optional(Duration),
+      workers: Type.Optional(
+        Type.Union([Type.Integer({ minimum: 1, maximum: 256 }), Type.Literal('auto')], { description: 'a number of worker processes (1 to 256), or "auto" for one per core' }),
+      ),
       logLevel: Type.Optional(
         Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
       ),
@@ -143,6 +146,12 @@ export const ConfigFileSchema = closed({
     closed({
       path: Type.Optional(Type.String({ pattern: '^/', description: 'where Prometheus scrapes (default /metrics)' })),
       allowIps: Type.Optional(Type.Array(Type.String(), { description: 'who may scrape; default loopback only' })),
+    }),
+  ),
+  admin: Type.Optional(
+    closed({
+      host: Type.Optional(Type.String({ minLength: 1, description: 'where health and metrics are also served (default 127.0.0.1)' })),
+      port: Type.Integer({ minimum: 0, maximum: 65535 }),
     }),
   ),
   health: Type.Optional(

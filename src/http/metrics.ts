@@ -2,9 +2,12 @@
 // from the config (route ids, client ids, the paths fastify was given) or from a fixed set (methods,
 // status classes, our error codes, grant types), never from what a request says, so the number of
 // series is bounded by the config, whatever strangers send.
+import cluster from 'node:cluster'
+import { randomUUID } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { GatehouseConfig } from '../config/compile.js'
+import type { IpMatcher } from '../net/cidr.js'
 import { GatehouseError } from '../errors.js'
 import type { ClientAddress } from '../pipeline/client-address.js'
 import type { Store } from '../store/index.js'
@@ -15,6 +18,8 @@ const SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
 
 export interface Metrics {
   readonly registry: Registry
+  /** The text a scrape gets: this process's metrics, or in a worker every worker's, summed. */
+  text(): Promise<string>
   /** Counts a finished request: by route, method and status class; its time; its refusal. */
   observe(request: FastifyRequest, reply: FastifyReply): void
   /** The upstream's time to answer (headers), per route. */
@@ -43,13 +48,15 @@ export function createMetrics(store: Store, pools?: Pools): Metrics {
     name: 'gatehouse_store_up',
     help: '1 while the store (Redis) is reachable and current, else 0; always 1 in memory',
     registers,
+    aggregator: 'min', // across workers: 0 if any worker has lost it
     collect() {
       this.set(store.ready ? 1 : 0)
     },
   })
   const reloads = new Counter({ name: 'gatehouse_config_reloads_total', help: 'Config reloads, by result (a failure leaves the live config serving)', labelNames: ['result'], registers })
-  const configInfo = new Gauge({ name: 'gatehouse_config_info', help: 'The live config: 1, labelled with its version (the first 12 hex digits of its SHA-256)', labelNames: ['version'], registers })
-  const configLoadedAt = new Gauge({ name: 'gatehouse_config_loaded_timestamp_seconds', help: 'When the live config went live', registers })
+  // Across workers, each version that some worker serves shows 1; the loaded time is the oldest.
+  const configInfo = new Gauge({ name: 'gatehouse_config_info', help: 'The live config: 1, labelled with its version (the first 12 hex digits of its SHA-256)', labelNames: ['version'], registers, aggregator: 'max' })
+  const configLoadedAt = new Gauge({ name: 'gatehouse_config_loaded_timestamp_seconds', help: 'When the live config went live', registers, aggregator: 'min' })
   for (const result of ['success', 'failure']) reloads.labels(result) // both series exist from the start
   if (pools) {
     // Origins come from the config's routes: bounded like the routes.
@@ -72,8 +79,14 @@ export function createMetrics(store: Store, pools?: Pools): Metrics {
   const refusalsBy = children(refusals)
   const tokensBy = children(tokens)
 
+  if (cluster.isWorker) {
+    new AggregatorRegistry() // answers the primary's requests for this worker's metrics
+    AggregatorRegistry.setRegistries([registry])
+  }
+
   return {
     registry,
+    text: () => (cluster.isWorker ? askPrimaryForMetrics() : registry.metrics()),
     observe(request, reply) {
       const route = request.audit?.route ?? routeOf(request)
       const method = METHODS.has(request.method) ? request.method : 'other'
@@ -111,18 +124,65 @@ function children<T>(metric: { labels(...values: string[]): T }): (...values: st
   }
 }
 
+const METRICS_MESSAGE = 'gatehouse:metrics'
+const pendingScrapes = new Map<string, (text: string | Error) => void>()
+
+/** In a worker: every worker's metrics, summed by the primary (workers.ts) with prom-client. */
+function askPrimaryForMetrics(): Promise<string> {
+  if (pendingScrapes.size === 0) process.on('message', onPrimaryAnswer)
+  const id = randomUUID()
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => settle(new Error('the primary process did not answer with the metrics in 5 s')), 5_000)
+    const settle = (text: string | Error) => {
+      clearTimeout(timer)
+      pendingScrapes.delete(id)
+      if (pendingScrapes.size === 0) process.off('message', onPrimaryAnswer)
+      if (text instanceof Error) reject(text)
+      else resolve(text)
+    }
+    pendingScrapes.set(id, settle)
+    process.send!({ type: METRICS_MESSAGE, id })
+  })
+}
+
+function onPrimaryAnswer(message: unknown): void {
+  const { type, id, text, error } = (message ?? {}) as { type?: string; id?: string; text?: string; error?: string }
+  if (type !== METRICS_MESSAGE || id === undefined) return
+  pendingScrapes.get(id)?.(error === undefined ? (text ?? '') : new Error(error))
+}
+
+/** In the primary: answers workers' scrapes with every worker's metrics, summed. */
+export function serveWorkersMetrics(): void {
+  const aggregator = new AggregatorRegistry()
+  cluster.on('message', (worker, message: { type?: string; id?: string }) => {
+    if (message?.type !== METRICS_MESSAGE) return
+    aggregator.clusterMetrics().then(
+      (text) => worker.send({ type: METRICS_MESSAGE, id: message.id, text }),
+      (err: Error) => worker.send({ type: METRICS_MESSAGE, id: message.id, error: err.message }),
+    )
+  })
+}
+
 /** The endpoint a request reached, as fastify was given its path; 'none' when none matched. */
 function routeOf(request: FastifyRequest): string {
   const url = request.routeOptions.url
   return url === undefined || url === '/*' ? 'none' : url
 }
 
-/** GET {metrics.path}: the text format, for the addresses in metrics.allowIps only (403 for others). */
-export function registerMetrics(app: FastifyInstance, config: GatehouseConfig, metrics: Metrics, resolveClientAddress: (req: FastifyRequest['raw']) => ClientAddress): void {
+/**
+ * GET {metrics.path}: the text format, for the addresses in `allowIps` only (403 for others);
+ * `allowIps` undefined: for every address (the admin listener).
+ */
+export function registerMetrics(
+  app: FastifyInstance,
+  config: GatehouseConfig,
+  metrics: Metrics,
+  { allowIps, resolveClientAddress }: { allowIps: IpMatcher | undefined; resolveClientAddress: (req: FastifyRequest['raw']) => ClientAddress },
+): void {
   app.get(config.metrics.path, async (request, reply) => {
-    if (!config.metrics.allowIps.matches(resolveClientAddress(request.raw).ip)) {
+    if (allowIps && !allowIps.matches(resolveClientAddress(request.raw).ip)) {
       return sendError(request, reply, new GatehouseError('access_denied', 'metrics are not served to this address', { reason: 'metrics_ip' }))
     }
-    return reply.header('cache-control', 'no-store').type(metrics.registry.contentType).send(await metrics.registry.metrics())
+    return reply.header('cache-control', 'no-store').type(metrics.registry.contentType).send(await metrics.text())
   })
 }

@@ -26,6 +26,18 @@ describe('config loading', () => {
     expect(config.tokenEndpoint.paths.map((t) => t.path)).toEqual(['/oauth/token'])
   })
 
+  it('refuses several workers without a shared key and store, and an admin port on the listener\'s', async () => {
+    expect(await problemsOf('server: { workers: 2 }')).toEqual([
+      'line 1: server.workers: 2 workers need signing.keyFile and a shared store (store.redis): each worker would otherwise sign with its own key and count in its own memory',
+    ])
+    expect(await problemsOf('server: { workers: auto, port: 8080 }\nadmin: { port: 8080 }')).toEqual(
+      expect.arrayContaining(['line 2: admin.port: must differ from the listener\'s port (8080)']),
+    )
+    const config = await parseConfig('server: { workers: 4 }\nsigning: { keyFile: k.jwk }\nstore: { redis: "redis://127.0.0.1:6390" }\nadmin: { port: 9901 }', FILE, {})
+    expect([config.server.workers, config.admin]).toEqual([4, { host: '127.0.0.1', port: 9901 }])
+    expect((await parseConfig('', FILE, {})).server.workers).toBe(1)
+  })
+
   it('derives an issuer from an IPv6 listen address in brackets', async () => {
     expect((await parseConfig('server: { host: "::1", port: 8443 }', FILE, {})).issuer).toBe('http://[::1]:8443')
   })

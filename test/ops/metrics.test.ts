@@ -1,7 +1,7 @@
 // Prometheus metrics (issue 11): what a scrape shows after real traffic, labels that only the
 // config can make, and who may scrape.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { basic, fastHash, rawRequest, startGateway, startOrigin, type Gateway, type Origin } from '../helpers/index.js'
+import { basic, fastHash, freePort, rawRequest, startGateway, startOrigin, type Gateway, type Origin } from '../helpers/index.js'
 
 let gw: Gateway
 let api: Origin
@@ -72,5 +72,31 @@ routes: [{ id: all, path: /, upstream: "${api.url}", auth: [] }]
     } finally {
       await remote.close()
     }
+  })
+
+  it('is served on the admin listener to every address that reaches it, and the main listener leaves its path to the routes', async () => {
+    const adminPort = await freePort()
+    const edge = await startGateway(`
+admin: { port: ${adminPort} }
+metrics: { allowIps: [10.0.0.0/8] }
+routes: [{ id: all, path: /, upstream: "${api.url}", auth: [] }]
+`)
+    const admin = `http://127.0.0.1:${adminPort}`
+    try {
+      await rawRequest(edge.url, '/some/thing')
+      const res = await rawRequest(admin, '/metrics')
+      expect(res.status).toBe(200) // allowIps is the main listener's: the admin port is its own access control
+      expect(value(res.text, 'gatehouse_requests_total{route="all",method="GET",status="2xx"}')).toBe(1)
+      expect((await rawRequest(admin, '/readyz')).json()).toMatchObject({ status: 'ready', config: { version: edge.config.version } })
+      expect((await rawRequest(admin, '/healthz')).status).toBe(200)
+      expect([(await rawRequest(admin, '/some/thing')).status, api.received.filter((r) => r.url === '/some/thing').length]).toEqual([404, 1])
+      // On the main listener, /metrics is a path like any other: this config's route takes it upstream.
+      const proxied = await rawRequest(edge.url, '/metrics')
+      expect([proxied.status, api.received.at(-1)?.url]).toEqual([200, '/metrics'])
+      expect((await rawRequest(edge.url, '/readyz')).status).toBe(200) // probes work on both
+    } finally {
+      await edge.close()
+    }
+    expect(await rawRequest(admin, '/healthz').catch((err: Error) => err.message)).toMatch(/ECONNREFUSED/) // closed with the gateway
   })
 })
