@@ -39,6 +39,14 @@ declare module 'fastify' {
     audit: {
       route?: string
       client?: string
+      /** Who the credentials say is calling: a user, or the client itself. */
+      subject?: string
+      /** How it authenticated: bearer or basic. */
+      auth?: string
+      /** The client's address, through trusted proxies (the line's req.ip is the peer's). */
+      address?: string
+      /** Milliseconds from sending upstream to the upstream's answer. */
+      upstreamMs?: number
       reason?: string
       /** The error code of a refusal (invalid_token, rate_limited, ...), for the metrics. */
       error?: string

@@ -131,7 +131,6 @@ export async function createGateway(config: GatehouseConfig, options: GatewayOpt
       }),
       admission: createAdmission({ perOrigin: UPSTREAM_CONNECTIONS, perAddress: settings.maxInFlightPerAddress }),
       upstreams,
-      observeUpstream: metrics.upstream,
     },
   }
 

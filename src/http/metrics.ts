@@ -22,8 +22,6 @@ export interface Metrics {
   text(): Promise<string>
   /** Counts a finished request: by route, method and status class; its time; its refusal. */
   observe(request: FastifyRequest, reply: FastifyReply): void
-  /** The upstream's time to answer (headers), per route. */
-  upstream(routeId: string, seconds: number): void
   /** A config went live: its version is the one gatehouse_config_info shows. */
   configLoaded(version: string, loadedAt: number): void
   /** A reload ended (a failed one leaves the live config serving). */
@@ -93,11 +91,9 @@ export function createMetrics(store: Store, pools?: Pools): Metrics {
       requestsBy(route, method, `${Math.floor(reply.statusCode / 100)}xx`).inc()
       durationBy(route).observe(reply.elapsedTime / 1000)
       const audit = request.audit
+      if (audit?.upstreamMs !== undefined) upstreamBy(route).observe(audit.upstreamMs / 1000)
       if (audit?.error !== undefined) refusalsBy(audit.error).inc()
       if (audit?.issued !== undefined && reply.statusCode < 400) tokensBy(audit.issued, audit.client ?? 'unknown').inc()
-    },
-    upstream(routeId, seconds) {
-      upstreamBy(routeId).observe(seconds)
     },
     configLoaded(version, loadedAt) {
       configInfo.reset()

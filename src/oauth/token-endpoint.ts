@@ -37,6 +37,7 @@ export function registerTokenEndpoint(app: FastifyInstance, deps: TokenEndpointD
   const authenticateTokenClient = async (request: FastifyRequest, reply: FastifyReply, params: FormParams) => {
     const credentials = extractClientCredentials(params, request.headers.authorization)
     const { ip, key } = deps.resolveClientAddress(request.raw)
+    request.audit.address = ip
     const client = await deps.verifyClient(credentials, key) // counted per address, before the check
     checkIpAllowed(client.allowIps, ip, 'client') // a client gets tokens only from its own ranges
     // Per client only once it has proven who it is, so that no stranger can spend its budget. A

@@ -40,6 +40,7 @@ export interface PipelineDeps {
 export function createPipeline({ routes, clients, resolveClientAddress, reservedPaths, authenticators, routeLimiters, clientLimiters }: PipelineDeps) {
   return async function runPipeline(request: FastifyRequest, reply: FastifyReply): Promise<Decision> {
     const client = resolveClientAddress(request.raw)
+    request.audit.address = client.ip
     const target = normaliseRequestTarget(request.raw.url ?? '')
     checkNotReserved(reservedPaths, target.path, request.method)
     const route = matchRoute(routes, target.path, request.method)
@@ -54,6 +55,8 @@ export function createPipeline({ routes, clients, resolveClientAddress, reserved
 
     const principal = await authenticate(route, { headers: request.headers, addressKey: client.key, query: target.query }, authenticators)
     request.audit.client = principal.clientId
+    request.audit.subject = principal.subject
+    request.audit.auth = principal.method
     checkIpAllowed(clients().get(principal.clientId)?.allowIps, client.ip, 'client')
     authorize(route, principal)
     if (routeLimiter && by === 'client') await consumeRateLimit(routeLimiter, principal.clientId, reply)

@@ -27,8 +27,6 @@ export interface ForwardDeps {
   readonly prepareBody: BodyBuffering
   readonly admission: Admission
   readonly upstreams: Dispatcher
-  /** The upstream's time to answer, in seconds, per route (the metrics). */
-  readonly observeUpstream?: (routeId: string, seconds: number) => void
 }
 
 /** The keep-alive pools, `connections` per upstream origin, with certificates verified. */
@@ -41,7 +39,7 @@ export function createUpstreams(connections: number): Agent {
  * is then hijacked: the raw response is ours); rejects with the documented error when no answer
  * came, for the error handler to send.
  */
-export async function forward(reply: FastifyReply, { route, target, client, principal }: Decision, { prepareBody, admission, upstreams, observeUpstream }: ForwardDeps): Promise<void> {
+export async function forward(reply: FastifyReply, { route, target, client, principal }: Decision, { prepareBody, admission, upstreams }: ForwardDeps): Promise<void> {
   const request = reply.request
   const res = reply.raw
   if (res.closed || request.raw.socket.destroyed) throw clientAborted() // its 'close' has come and gone
@@ -103,7 +101,7 @@ export async function forward(reply: FastifyReply, { route, target, client, prin
       },
       onResponseStart(controller, statusCode, headers) {
         if (statusCode < 200) return // informational: the final answer follows
-        observeUpstream?.(route.id, (performance.now() - sentAt) / 1000)
+        request.audit.upstreamMs = Math.round((performance.now() - sentAt) * 10) / 10 // the log line's, and the metrics'
         try {
           res.writeHead(statusCode, responseHeaders(reply, headers, request.raw.complete))
         } catch (err) {

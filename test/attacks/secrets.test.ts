@@ -95,6 +95,9 @@ describe('secrets', () => {
 
     const written = logs.text()
     expect(written.length).toBeGreaterThan(1000) // the run did log, at trace level
+    // The access lines' fields that name the caller were written, so they were checked too.
+    expect(written).toMatch(/"client":"web","subject":"web","auth":"basic"/)
+    expect(written).toMatch(/"upstreamMs":/)
     for (const secret of secrets) {
       expect(written.includes(secret), `a secret (${secret.slice(0, 6)}…) is in the logs`).toBe(false)
       for (const body of errorBodies) expect(body.includes(secret), `a secret (${secret.slice(0, 6)}…) is in an error body`).toBe(false)

@@ -2,7 +2,7 @@
 // well-formed, else a new UUID; it goes upstream, comes back on the response and is the access
 // line's id, also on refusals.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { captureLogs, rawRequest, startGateway, startOrigin, type CapturedLogs, type Gateway, type Origin } from '../helpers/index.js'
+import { basic, captureLogs, fastHash, rawRequest, startGateway, startOrigin, type CapturedLogs, type Gateway, type Origin } from '../helpers/index.js'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 let gw: Gateway
@@ -16,9 +16,12 @@ beforeAll(async () => {
   })
   logs = captureLogs()
   gw = await startGateway(`
+server: { trustedProxies: [127.0.0.1] }
+clients: [{ id: app, secretHash: "${await fastHash('s3cret')}" }]
 routes:
   - { id: open, path: /open, upstream: "${api.url}", auth: [] }
   - { id: closed, path: /closed, upstream: "${api.url}" }
+  - { id: legacy, path: /legacy, upstream: "${api.url}", auth: [basic] }
 `, { logger: logs.logger })
 })
 afterAll(async () => {
@@ -58,5 +61,16 @@ describe('X-Request-Id', () => {
     const id = String(res.headers['x-request-id'])
     expect(id).toMatch(UUID)
     expect(accessLine(id)).toMatchObject({ status: 401, route: 'closed' })
+  })
+
+  it('is on an access line that says which route, who, how, from where, and how long the upstream took', async () => {
+    const res = await rawRequest(gw.url, '/legacy/x', { headers: { authorization: basic('app', 's3cret'), 'x-forwarded-for': '198.51.100.7' } })
+    expect(res.status).toBe(200)
+    const line = accessLine(String(res.headers['x-request-id']))
+    expect(line).toMatchObject({ status: 200, route: 'legacy', client: 'app', subject: 'app', auth: 'basic', address: '198.51.100.7', req: { ip: '127.0.0.1', path: '/legacy/x' } })
+    expect(line?.upstreamMs).toEqual(expect.any(Number))
+    expect(line?.ms).toEqual(expect.any(Number))
+    const refused = await rawRequest(gw.url, '/legacy/y', { headers: { authorization: basic('app', 'wrong') } })
+    expect(accessLine(String(refused.headers['x-request-id']))).toMatchObject({ status: 401, route: 'legacy', error: 'invalid_client', address: '127.0.0.1' })
   })
 })
