@@ -54,7 +54,7 @@ clients: [{ id: app, secretHash: "${await hashSecret('s3cret', { logN: 4 })}" }]
     } finally {
       await gw.stop()
     }
-  })
+  }, 60_000) // ~15 s alone; a busy CI machine has taken over 20
 
   it('lets no stranger spend a client\'s token budget with wrong secrets', async () => {
     const gw = await startGateway(`${limits(3)}

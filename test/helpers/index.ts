@@ -310,10 +310,18 @@ export async function spawnGateway(yaml: string, options: { nodeArgs?: string[];
     env: { ...process.env, ...options.env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
+  // A test that times out never reaches its finally: the child goes with this process, by its PID.
+  const reap = () => child.exitCode === null && child.kill('SIGKILL')
+  process.once('exit', reap)
   let output = ''
   child.stdout.on('data', (c: Buffer) => (output += c.toString()))
   child.stderr.on('data', (c: Buffer) => (output += c.toString()))
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      process.off('exit', reap)
+      resolve(code)
+    }),
+  )
   const started = Date.now()
   const url = `http://127.0.0.1:${port}`
   while (!(await fetch(`${url}/.well-known/jwks.json`).then((r) => r.ok, () => false))) {
