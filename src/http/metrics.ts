@@ -55,7 +55,7 @@ export function createMetrics(store: Store, pools?: Pools): Metrics {
   // Across workers, each version that some worker serves shows 1; the loaded time is the oldest.
   const configInfo = new Gauge({ name: 'gatehouse_config_info', help: 'The live config: 1, labelled with its version (the first 12 hex digits of its SHA-256)', labelNames: ['version'], registers, aggregator: 'max' })
   const configLoadedAt = new Gauge({ name: 'gatehouse_config_loaded_timestamp_seconds', help: 'When the live config went live', registers, aggregator: 'min' })
-  for (const result of ['success', 'failure']) reloads.labels(result) // both series exist from the start
+  for (const result of ['success', 'failure']) reloads.labels(result).inc(0) // both series exist from the start
   if (pools) {
     // Origins come from the config's routes: bounded like the routes.
     new Gauge({

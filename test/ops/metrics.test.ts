@@ -47,6 +47,11 @@ describe('GET /metrics', () => {
     expect(value(text, 'gatehouse_upstream_duration_seconds_count{route="open"}')).toBe(3)
     expect(value(text, 'gatehouse_request_duration_seconds_count{route="open"}')).toBe(3)
     expect(value(text, 'gatehouse_store_up')).toBe(1)
+    // The keep-alive pool to the upstream: connections open, and none waiting for one.
+    expect(value(text, `gatehouse_upstream_connections{origin="${api.url}",state="connected"}`)).toBeGreaterThanOrEqual(1)
+    expect(value(text, `gatehouse_upstream_connections{origin="${api.url}",state="pending"}`)).toBe(0)
+    expect(value(text, 'gatehouse_config_reloads_total{result="failure"}')).toBe(0)
+    expect(text).toMatch(new RegExp(`^gatehouse_config_info\\{version="${gw.config.version}"\\} 1$`, 'm'))
     expect(text).toContain('gatehouse_process_cpu_seconds_total')
     expect(api.received.some((r) => r.url.includes('metrics'))).toBe(false) // answered here, never proxied
   })
