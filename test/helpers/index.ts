@@ -261,7 +261,7 @@ export interface RawExchange {
 export async function rawExchange(port: number, chunks: (string | { pauseMs: number })[], waitMs = 3_000): Promise<RawExchange> {
   const { connect } = await import('node:net')
   const started = Date.now()
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     let text = ''
     let closed = false
     const socket = connect(port, '127.0.0.1')
@@ -277,12 +277,16 @@ export async function rawExchange(port: number, chunks: (string | { pauseMs: num
       finish()
     })
     socket.on('error', () => undefined)
-    socket.on('connect', async () => {
+    const send = async () => {
       for (const chunk of chunks) {
         if (typeof chunk === 'string') socket.write(chunk, 'latin1')
         else await sleep(chunk.pauseMs)
         if (socket.destroyed) return
       }
+    }
+    // An event listener's promise is dropped: a failure to send fails the exchange instead.
+    socket.on('connect', () => {
+      send().catch(reject)
     })
   })
 }
