@@ -124,7 +124,7 @@ export async function writeKeyFile(alg: 'ES256' | 'RS256' | 'EdDSA' = 'ES256'): 
 /** Signs any header and claims with a private JWK: for tokens the gateway must refuse. */
 export async function mintToken(jwk: JWK, claims: Record<string, unknown>, header: Record<string, unknown> = {}): Promise<string> {
   const { createPrivateKey } = await import('node:crypto')
-  const key = createPrivateKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' })
+  const key = createPrivateKey({ key: jwk, format: 'jwk' })
   return new SignJWT(claims)
     .setProtectedHeader({ alg: jwk.alg!, kid: jwk.kid, typ: 'at+jwt', ...header })
     .sign(key)
