@@ -5,7 +5,7 @@
 import { createHmac } from 'node:crypto'
 import type { User } from '../config/compile.js'
 import { GatehouseError } from '../errors.js'
-import { reserveAttempt } from '../pipeline/rate-limit.js'
+import { reserveAttempt } from '../policy/rate-limit.js'
 import type { Limiter } from '../store/index.js'
 import { verifySecret, type SecretHash } from './secret-hash.js'
 

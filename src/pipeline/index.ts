@@ -4,15 +4,15 @@
 // keyed by ip or route run before authentication, so that floods never reach the secret check.
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Client, RouteRule } from '../config/compile.js'
+import { checkIpAllowed } from '../policy/check-ip-allowed.js'
+import { normaliseRequestTarget, type RequestTarget } from '../policy/normalise-path.js'
+import { consumeRateLimit } from '../policy/rate-limit.js'
 import type { Limiter } from '../store/index.js'
 import { authenticate, type Authenticators } from './authenticate.js'
 import { authorize } from './authorize.js'
-import { checkIpAllowed } from './check-ip-allowed.js'
 import type { ClientAddress } from './client-address.js'
 import { matchRoute } from './match-route.js'
-import { normaliseRequestTarget, type RequestTarget } from './normalise-path.js'
 import type { Principal } from './principal.js'
-import { consumeRateLimit } from './rate-limit.js'
 import { checkNotReserved, type ReservedPaths } from './reserved-paths.js'
 import { GatehouseError } from '../errors.js'
 

@@ -72,6 +72,9 @@ export function normalisePath(rawPath: string): string {
   return '/' + out.join('/') + (trailingSlash ? '/' : '')
 }
 
+/** ASCII letters folded to lower case; the length never changes, so prefixes line up. */
+export const foldCase = (path: string): string => path.replace(/[A-Z]+/g, (m) => m.toLowerCase())
+
 // encodeURIComponent escapes these pchar characters (RFC 3986 §3.3) that need no escaping.
 const PCHAR_UNESCAPE = /%(?:3A|40|24|26|2B|2C|3D)/g
 const PCHAR: Record<string, string> = { '%3A': ':', '%40': '@', '%24': '$', '%26': '&', '%2B': '+', '%2C': ',', '%3D': '=' }
