@@ -6,7 +6,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { GatehouseConfig } from '../config/compile.js'
 import { GatehouseError } from '../errors.js'
-import type { ClientAddress } from '../pipeline/client-address.js'
+import type { ClientAddress } from '../net/client-address.js'
 import type { Store } from '../store/index.js'
 import { sendError } from './reply-error.js'
 

@@ -5,7 +5,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { VerifiedAccessToken } from './access-token.js'
 import { extractClientCredentials, type ClientVerifier } from './client-auth.js'
-import type { ClientAddress } from '../pipeline/client-address.js'
+import type { ClientAddress } from '../net/client-address.js'
 import { checkIpAllowed } from '../policy/check-ip-allowed.js'
 import { formBody, noStore, requireParam, type FormParams } from './form-params.js'
 import type { TokenState } from './token-state.js'
