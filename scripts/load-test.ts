@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import autocannon from 'autocannon'
-import { hashSecret } from '../src/oauth/secret-hash.js'
+import { hashSecret } from '../src/config/secret-hash.js'
 import { freePort, startRedis, stop } from './processes.js'
 
 const SECONDS = Number(process.env.LOAD_SECONDS || 60)

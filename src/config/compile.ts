@@ -1,10 +1,10 @@
 // Turns a validated config file into the runtime config: defaults applied, cross-field rules checked,
 // URLs parsed, CIDRs compiled, secrets hashed, everything frozen. Nothing here runs per request.
 import { cidrProblem, compileIpMatcher, type IpMatcher } from '../net/cidr.js'
-import { costLabel, hashSecret, parseSecretHash, type ScryptHash, type SecretHash } from '../oauth/secret-hash.js'
 import { foldCase, normalisePath } from '../policy/normalise-path.js'
 import { ERROR_CODES, type ErrorCode } from '../errors.js'
 import type { ConfigFile, GrantTypeName } from './schema.js'
+import { costLabel, hashSecret, parseSecretHash, type ScryptHash, type SecretHash } from './secret-hash.js'
 
 export type SigningAlg = 'ES256' | 'RS256' | 'EdDSA'
 export type AuthScheme = 'bearer' | 'basic'

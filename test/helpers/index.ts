@@ -10,7 +10,7 @@ import { buildApp, type AppOptions } from '../../src/app.js'
 import type { GatehouseConfig } from '../../src/config/compile.js'
 import { parseConfig } from '../../src/config/load.js'
 import { generateSigningJwk } from '../../src/oauth/keys.js'
-import { hashSecret } from '../../src/oauth/secret-hash.js'
+import { hashSecret } from '../../src/config/secret-hash.js'
 
 export const tempDir = () => mkdtemp(join(tmpdir(), 'gatehouse-test-'))
 
