@@ -1,6 +1,6 @@
 // ESLint finds what the type checker lets through: promises nobody awaits or catches, async
-// functions where a callback's result is ignored, import cycles. It is not a style guide: layout
-// is left to the formatter.
+// functions where a callback's result is ignored, import cycles, imports that go up the layers.
+// It is not a style guide: layout is left to the formatter.
 //
 // eslint-suppressions.json holds two findings in src/app.ts whose body is being restructured: a
 // reply returned to frameworkErrors (a void callback) and metrics.upstream passed unbound (safe:
@@ -10,6 +10,23 @@ import { defineConfig } from 'eslint/config'
 import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript'
 import importX from 'eslint-plugin-import-x'
 import tseslint from 'typescript-eslint'
+
+// The layers of src/, lowest first (docs/ARCHITECTURE.md, "Layers"): a module imports from its own
+// layer and those below, never from one above. oauth/ is below pipeline/: a route's Basic and
+// Bearer checks use the authorization server's client verification and access tokens.
+const LAYERS = [
+  ['src/errors.ts', 'src/net', 'src/config', 'src/store', 'src/policy'],
+  ['src/http'],
+  ['src/oauth'],
+  ['src/pipeline'],
+  ['src/proxy'],
+  ['src/app.ts', 'src/server.ts', 'src/cli.ts', 'src/bin.ts', 'src/demo.ts'],
+]
+const layering = LAYERS.slice(0, -1).map((layer, i) => ({
+  target: layer.map((path) => `./${path}`),
+  from: LAYERS.slice(i + 1).flatMap((above) => above.map((path) => `./${path}`)),
+  message: 'imports go down the layers only (docs/ARCHITECTURE.md, "Layers")',
+}))
 
 export default defineConfig(
   { ignores: ['dist/', 'dist-scripts/', 'coverage/'] },
@@ -24,11 +41,13 @@ export default defineConfig(
       '@typescript-eslint/no-misused-promises': 'error',
       // A cycle makes a module's exports undefined while the other one loads, and blurs the layers.
       'import-x/no-cycle': 'error',
+      'import-x/no-restricted-paths': ['error', { zones: layering }],
       // Off: `async` on a function without `await` is how the memory store and limiters keep the
       // promise-returning interfaces they share with Redis, and it turns their throws into
       // rejections; dropping it would change that behaviour and find nothing.
       '@typescript-eslint/require-await': 'off',
-      // `const { d: _d, ...publicJwk } = jwk` is how a test drops members; the others are used.
+      // `const { d: _d, ...publicJwk } = jwk` drops members on purpose: siblings of a rest element
+      // count as used.
       '@typescript-eslint/no-unused-vars': ['error', { ignoreRestSiblings: true }],
     },
   },
