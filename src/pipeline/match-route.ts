@@ -3,7 +3,7 @@ import { GatehouseError } from '../errors.js'
 import { encodePath, foldCase } from '../policy/normalise-path.js'
 
 const prefixMatches = (prefix: string, path: string) =>
-  prefix === '/' || (path.startsWith(prefix) && (path.length === prefix.length || path.charCodeAt(prefix.length) === 47 /* / */))
+  prefix === '/' || (path.startsWith(prefix) && (path.length === prefix.length || path.charCodeAt(prefix.length) === /* / */ 47))
 
 /**
  * The route for a normalised path and method: prefix match at a segment boundary, longest prefix
