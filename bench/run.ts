@@ -11,7 +11,7 @@ import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { generateSecret, hashGeneratedSecret } from '../src/oauth/secret-hash.js'
+import { generateSecret, hashGeneratedSecret } from '../src/config/secret-hash.js'
 import { freePort, startRedis, stop } from '../scripts/processes.js'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS || 5)

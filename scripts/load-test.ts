@@ -4,14 +4,14 @@
 // Loopback only. It fails (exit 1) on any 5xx, and reports RSS and open sockets before and after.
 //
 //   npm run load-test            # LOAD_SECONDS=20 npm run load-test for a shorter run
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import autocannon from 'autocannon'
-import { hashSecret } from '../src/oauth/secret-hash.js'
+import { hashSecret } from '../src/config/secret-hash.js'
 import { freePort, startRedis, stop } from './processes.js'
 
 const SECONDS = Number(process.env.LOAD_SECONDS || 60)

@@ -20,14 +20,14 @@ import { registerFormParser } from './oauth/form-params.js'
 import { createTokenIssuer } from './oauth/grants/issue-tokens.js'
 import { INTROSPECT_PATH, registerIntrospectionEndpoint } from './oauth/introspect.js'
 import { deriveKey, type SigningKeys } from './oauth/keys.js'
-import { decoyHashLike } from './oauth/secret-hash.js'
+import { decoyHashLike } from './config/secret-hash.js'
 import { REVOKE_PATH, registerRevocationEndpoint } from './oauth/revoke.js'
 import { registerTokenEndpoint, routeUrl } from './oauth/token-endpoint.js'
 import { createTokenState } from './oauth/token-state.js'
 import { createUserVerifier } from './oauth/user-auth.js'
 import { basicAuthenticator } from './pipeline/authn-basic.js'
 import { bearerAuthenticator } from './pipeline/authn-bearer.js'
-import type { ClientAddress } from './pipeline/client-address.js'
+import type { ClientAddress } from './net/client-address.js'
 import { createPipeline } from './pipeline/index.js'
 import { reservePaths } from './pipeline/reserved-paths.js'
 import { forward, type ForwardDeps } from './proxy/forward.js'
@@ -96,7 +96,9 @@ export async function buildApp(config: GatehouseConfig, parts: RuntimeParts): Pr
     genReqId: requestId,
     requestIdHeader: false,
     // Fastify's own 400s for unparseable requests, as our JSON.
-    frameworkErrors: (err, request, reply) => sendError(request, reply, new GatehouseError('invalid_request', 'the request is malformed', { reason: err.code })),
+    frameworkErrors: (err, request, reply) => {
+      void sendError(request, reply, new GatehouseError('invalid_request', 'the request is malformed', { reason: err.code }))
+    },
   })
   app.decorateRequest('audit', null as never)
   // Probes and scrapes are still answered while draining.

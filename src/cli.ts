@@ -6,7 +6,7 @@ import { loadConfig, type Env } from './config/load.js'
 import type { SigningAlg } from './config/compile.js'
 import { ConfigError } from './errors.js'
 import { generateSigningJwk, loadSigningKeys } from './oauth/keys.js'
-import { generateSecret, hashGeneratedSecret, hashSecret, MIN_GENERATED_LENGTH } from './oauth/secret-hash.js'
+import { generateSecret, hashGeneratedSecret, hashSecret, MIN_GENERATED_LENGTH } from './config/secret-hash.js'
 import { configJsonSchema } from './config/schema.js'
 import { runGateway } from './server.js'
 

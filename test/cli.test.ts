@@ -5,7 +5,7 @@ import { parse as parseYaml } from 'yaml'
 import { describe, expect, it } from 'vitest'
 import { runCli } from '../src/cli.js'
 import { loadSigningKeys } from '../src/oauth/keys.js'
-import { parseSecretHash, verifySecret, type ScryptHash, type SecretHash } from '../src/oauth/secret-hash.js'
+import { parseSecretHash, verifySecret, type ScryptHash, type SecretHash } from '../src/config/secret-hash.js'
 import { tempDir } from './helpers/index.js'
 
 async function run(argv: string[], stdin = '', env: Record<string, string> = {}) {

@@ -2,11 +2,10 @@
 // URLs parsed, CIDRs compiled, secrets hashed, everything frozen. Nothing here runs per request.
 import { availableParallelism } from 'node:os'
 import { cidrProblem, compileIpMatcher, type IpMatcher } from '../net/cidr.js'
-import { costLabel, hashSecret, parseSecretHash, type ScryptHash, type SecretHash } from '../oauth/secret-hash.js'
-import { foldCase } from '../pipeline/match-route.js'
-import { normalisePath } from '../pipeline/normalise-path.js'
+import { foldCase, normalisePath } from '../policy/normalise-path.js'
 import { ERROR_CODES, type ErrorCode } from '../errors.js'
 import type { ConfigFile, GrantTypeName } from './schema.js'
+import { costLabel, hashSecret, parseSecretHash, type ScryptHash, type SecretHash } from './secret-hash.js'
 
 export type SigningAlg = 'ES256' | 'RS256' | 'EdDSA'
 export type AuthScheme = 'bearer' | 'basic'

@@ -72,7 +72,7 @@ export async function parseConfig(text: string, file: string, env: Env = process
     redisUrlOverride: env.REDIS_URL || undefined,
     version: hash('sha256', text, 'hex').slice(0, 12),
   })
-  if (Array.isArray(result)) throw new ConfigError(file, (result as Problem[]).map((p) => `${where(p.path)}: ${p.message}`))
+  if (Array.isArray(result)) throw new ConfigError(file, result.map((p) => `${where(p.path)}: ${p.message}`))
   return result
 }
 
@@ -107,9 +107,9 @@ function pathOf(ancestors: readonly unknown[], node: unknown): (string | number)
   for (let i = 1; i < chain.length; i++) {
     const parent = chain[i - 1]
     const child = chain[i]
-    if (isSeq(parent)) path.push(parent.items.indexOf(child as never))
+    if (isSeq(parent)) path.push(parent.items.indexOf(child))
     else if (isMap(parent) && child && typeof child === 'object' && 'key' in child) {
-      const k = (child as { key: unknown }).key
+      const k = child.key
       path.push(isScalar(k) ? String(k.value) : String(k))
     }
   }

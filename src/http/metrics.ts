@@ -9,7 +9,7 @@ import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, R
 import type { GatehouseConfig } from '../config/compile.js'
 import type { IpMatcher } from '../net/cidr.js'
 import { GatehouseError } from '../errors.js'
-import type { ClientAddress } from '../pipeline/client-address.js'
+import type { ClientAddress } from '../net/client-address.js'
 import type { Store } from '../store/index.js'
 import { sendError } from './reply-error.js'
 

@@ -113,7 +113,7 @@ export function createAccessTokenVerifier(config: GatehouseConfig, keys: Signing
     if (typeof payload.scope !== 'string' && payload.scope !== undefined) throw invalidToken('the access token is invalid', 'token_scope_claim')
     const claims = payload as unknown as AccessTokenClaims
     // A token carries its own client's audience: one that names another's was not minted for it.
-    const client = config.clients.get(claims.client_id as string)
+    const client = config.clients.get(claims.client_id)
     if (client !== undefined && claims.aud !== client.audience) throw invalidToken('the access token is invalid', 'token_aud_not_its_clients')
     const verified: VerifiedAccessToken = Object.freeze({
       claims,

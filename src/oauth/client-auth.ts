@@ -4,13 +4,13 @@
 import { hash, randomBytes } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import type { Client } from '../config/compile.js'
+import { verifySecret, type SecretHash } from '../config/secret-hash.js'
 import { GatehouseError } from '../errors.js'
-import { basicChallenge } from '../pipeline/challenge.js'
-import { reserveAttempt } from '../pipeline/rate-limit.js'
+import { basicChallenge } from '../policy/challenge.js'
+import { reserveAttempt } from '../policy/rate-limit.js'
 import type { Limiter } from '../store/index.js'
 import { isBasicScheme, parseBasicCredentials, type Credentials } from './basic-credentials.js'
 import type { FormParams } from './form-params.js'
-import { verifySecret, type SecretHash } from './secret-hash.js'
 
 export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none'
 

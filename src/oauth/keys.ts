@@ -55,7 +55,7 @@ export async function loadSigningKeys(alg: SigningAlg, keyFile: string | undefin
     if (privates.length === 0) throw fail('no private key in the file')
     return await fromPrivateKeys(
       alg,
-      privates.map((k) => ({ key: createPrivateKey({ key: k as import('node:crypto').JsonWebKey, format: 'jwk' }), kid: k.kid })),
+      privates.map((k) => ({ key: createPrivateKey({ key: k, format: 'jwk' }), kid: k.kid })),
       publics,
       false,
       fail,
@@ -84,7 +84,7 @@ async function fromPrivateKeys(
   // is published, and verifies, with the algorithm its key type fits, never the signing one.
   for (const k of extraPublics) {
     const jwk = Object.fromEntries(Object.entries(k).filter(([name]) => !PRIVATE_MEMBERS.includes(name))) as JWK
-    const key = createPublicKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' })
+    const key = createPublicKey({ key: jwk, format: 'jwk' })
     const keyAlg = jwk.alg === undefined ? algFor(key) : SIGNING_ALGS.find((a) => a === jwk.alg)
     const mismatch = keyAlg === undefined ? `a public key for an algorithm gatehouse does not use (${jwk.alg ?? key.asymmetricKeyType})` : keyMismatch(key, keyAlg)
     if (mismatch) throw fail(`${mismatch} (public key ${jwk.kid ?? 'without kid'})`)

@@ -4,10 +4,10 @@
 // scrypt work as a wrong password.
 import { createHmac } from 'node:crypto'
 import type { User } from '../config/compile.js'
+import { verifySecret, type SecretHash } from '../config/secret-hash.js'
 import { GatehouseError } from '../errors.js'
-import { reserveAttempt } from '../pipeline/rate-limit.js'
+import { reserveAttempt } from '../policy/rate-limit.js'
 import type { Limiter } from '../store/index.js'
-import { verifySecret, type SecretHash } from './secret-hash.js'
 
 /** Usernames that are not in the config share this many counters between them. */
 export const UNKNOWN_USER_BUCKETS = 4096

@@ -4,7 +4,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { AuthScheme, RouteRule } from '../config/compile.js'
 import { GatehouseError } from '../errors.js'
-import { challengesFor } from './challenge.js'
+import { challengesFor } from '../policy/challenge.js'
 import type { Principal } from './principal.js'
 
 export const NOT_MINE = Symbol('not-mine')

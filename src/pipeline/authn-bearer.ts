@@ -2,8 +2,8 @@
 import type { Client } from '../config/compile.js'
 import { GatehouseError } from '../errors.js'
 import type { VerifiedAccessToken } from '../oauth/access-token.js'
+import { bearerChallenge } from '../policy/challenge.js'
 import { NOT_MINE, type Authenticator } from './authenticate.js'
-import { bearerChallenge } from './challenge.js'
 
 // credentials = "Bearer" 1*SP b64token; the scheme is case-insensitive (RFC 7235 §2.1).
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i

@@ -1,6 +1,6 @@
 import type { RouteRule } from '../config/compile.js'
 import { GatehouseError } from '../errors.js'
-import { bearerChallenge } from './challenge.js'
+import { bearerChallenge } from '../policy/challenge.js'
 import type { Principal } from './principal.js'
 
 /** Every scope the route requires must have been granted (RFC 6750 §3.1 insufficient_scope). */

@@ -2,15 +2,8 @@
 // it, so every inbound header that could be read as one is removed before ours are set.
 import type { IncomingHttpHeaders } from 'node:http'
 import type { RouteRule } from '../config/compile.js'
+import type { ForwardedFor } from '../net/client-address.js'
 import type { Principal } from './principal.js'
-
-/** Client address chain and original protocol and host, as a reverse proxy reports them. */
-export interface ForwardedFor {
-  /** Client first, then each trusted proxy, ending with our peer (the X-Forwarded-For order). */
-  readonly chain: readonly string[]
-  readonly proto: string
-  readonly host: string | undefined
-}
 
 // Hop-by-hop headers (RFC 9110 §7.6.1) and the ones undici refuses to send; the headers a request
 // names in its `Connection:` are hop-by-hop too, and go as well. Host is the upstream's own.

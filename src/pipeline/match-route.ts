@@ -1,12 +1,9 @@
 import type { RouteRule } from '../config/compile.js'
 import { GatehouseError } from '../errors.js'
-import { encodePath } from './normalise-path.js'
-
-/** ASCII letters folded to lower case; the length never changes, so prefixes line up. */
-export const foldCase = (path: string): string => path.replace(/[A-Z]+/g, (m) => m.toLowerCase())
+import { encodePath, foldCase } from '../policy/normalise-path.js'
 
 const prefixMatches = (prefix: string, path: string) =>
-  prefix === '/' || (path.startsWith(prefix) && (path.length === prefix.length || path.charCodeAt(prefix.length) === 47 /* / */))
+  prefix === '/' || (path.startsWith(prefix) && (path.length === prefix.length || path.charCodeAt(prefix.length) === /* / */ 47))
 
 /**
  * The route for a normalised path and method: prefix match at a segment boundary, longest prefix

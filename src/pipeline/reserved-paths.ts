@@ -3,7 +3,7 @@
 // `/oauth//token` or `/oauth/token/` reaching a catch-all route would hand client secrets and
 // passwords to an upstream, and `OPTIONS /oauth/token` would let it answer for the gateway.
 import { GatehouseError } from '../errors.js'
-import { foldCase } from './match-route.js'
+import { foldCase } from '../policy/normalise-path.js'
 
 interface Reserved {
   /** As served (a `*` segment matches any one segment). */

@@ -6,7 +6,7 @@
 // is checked; these tests send the guesses at once, on memory, on Redis, and split between two
 // gateway instances on one Redis, and count how many were checked (answered other than 429).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { hashSecret } from '../../src/oauth/secret-hash.js'
+import { hashSecret } from '../../src/config/secret-hash.js'
 import { basic, freePort, hiddenFields, rawRequest, sleep, startGateway, startOrigin, writeKeyFile, type Gateway, type Origin, type RawResponse } from '../helpers/index.js'
 import { redisAvailable, startRedis, type RedisServer } from '../helpers/redis.js'
 

@@ -69,7 +69,7 @@ describe('JWT attacks', () => {
   })
 
   it('refuses HS256 signed with our public key as the HMAC secret (key confusion)', async () => {
-    const publicKey = createPublicKey(createPrivateKey({ key: current as import('node:crypto').JsonWebKey, format: 'jwk' }))
+    const publicKey = createPublicKey(createPrivateKey({ key: current, format: 'jwk' }))
     for (const secret of [publicKey.export({ type: 'spki', format: 'pem' }), JSON.stringify(publicKey.export({ format: 'jwk' }))]) {
       const forged = await new SignJWT(claims()).setProtectedHeader({ alg: 'HS256', typ: 'at+jwt', kid: current.kid }).sign(Buffer.from(secret))
       await refused(`Bearer ${forged}`)
@@ -102,7 +102,7 @@ describe('JWT attacks', () => {
     // under our key, with a critical extension the verifier does not know.
     const header = base64url.encode(JSON.stringify({ alg: 'ES256', typ: 'at+jwt', kid: current.kid, crit: ['exp-v2'], 'exp-v2': 1 }))
     const input = `${header}.${base64url.encode(JSON.stringify(claims()))}`
-    const key = createPrivateKey({ key: current as import('node:crypto').JsonWebKey, format: 'jwk' })
+    const key = createPrivateKey({ key: current, format: 'jwk' })
     const signature = sign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' })
     await refused(`Bearer ${input}.${base64url.encode(signature)}`)
   })
@@ -208,13 +208,13 @@ routes: [{ id: orders, path: /api/orders, upstream: "${origin.url}", scopes: [or
   })
 
   it('refuses the RSA key with another algorithm, and HS256 keyed with its public key', async () => {
-    const key = createPrivateKey({ key: rsa as import('node:crypto').JsonWebKey, format: 'jwk' })
+    const key = createPrivateKey({ key: rsa, format: 'jwk' })
     const ps256 = await new SignJWT(claims()).setProtectedHeader({ alg: 'PS256', typ: 'at+jwt', kid: rsa.kid }).sign(key)
     expect((await callMixed(ps256)).status).toBe(401)
     const pem = createPublicKey(key).export({ type: 'spki', format: 'pem' }) as string
     const hs256 = await new SignJWT(claims()).setProtectedHeader({ alg: 'HS256', typ: 'at+jwt', kid: rsa.kid }).sign(Buffer.from(pem))
     expect((await callMixed(hs256)).status).toBe(401)
-    const es256UnderRsaKid = await new SignJWT(claims()).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: rsa.kid }).sign(createPrivateKey({ key: current as import('node:crypto').JsonWebKey, format: 'jwk' }))
+    const es256UnderRsaKid = await new SignJWT(claims()).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: rsa.kid }).sign(createPrivateKey({ key: current, format: 'jwk' }))
     expect((await callMixed(es256UnderRsaKid)).status).toBe(401)
   })
 })

@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseConfig } from '../../src/config/load.js'
 import { ConfigError, GatehouseError } from '../../src/errors.js'
 import { parseBasicCredentials } from '../../src/oauth/basic-credentials.js'
-import { foldCase, matchRoute } from '../../src/pipeline/match-route.js'
-import { normaliseRequestTarget, type RequestTarget } from '../../src/pipeline/normalise-path.js'
+import { matchRoute } from '../../src/pipeline/match-route.js'
+import { foldCase, normaliseRequestTarget, type RequestTarget } from '../../src/policy/normalise-path.js'
 import { fastHash, rawRequest, startGateway, startOrigin, type Gateway, type Origin } from '../helpers/index.js'
 
 // Pieces that paths are made of, chosen to collide: separators, dots, encodings, case, NUL.

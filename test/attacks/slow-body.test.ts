@@ -6,7 +6,7 @@
 import { createServer } from 'node:http'
 import { connect, type AddressInfo, type Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { hashSecret } from '../../src/oauth/secret-hash.js'
+import { hashSecret } from '../../src/config/secret-hash.js'
 import { basic, fastHash, fetchToken, rawRequest, sleep, startGateway, startOrigin, type Gateway, type Origin } from '../helpers/index.js'
 
 let origin: Origin

@@ -1,6 +1,6 @@
 // Attack family 4: malformed and hostile requests to the token endpoint. Every one gets the
 // documented JSON error, never a 500, never a token, never a hang.
-import { generateSecret, hashGeneratedSecret, hashSecret } from '../../src/oauth/secret-hash.js'
+import { generateSecret, hashGeneratedSecret, hashSecret } from '../../src/config/secret-hash.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { basic, fastHash, rawRequest, startGateway, type Gateway, type RawResponse } from '../helpers/index.js'
 

@@ -8,7 +8,7 @@
 // lasting for the server.)
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { hashSecret } from '../../src/oauth/secret-hash.js'
+import { hashSecret } from '../../src/config/secret-hash.js'
 import { createMemoryLimiter } from '../../src/store/memory-limiter.js'
 import { UNKNOWN_USER_BUCKETS } from '../../src/oauth/user-auth.js'
 import { basic, fastHash, rawRequest, spawnGateway, startGateway, type Gateway } from '../helpers/index.js'

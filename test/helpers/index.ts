@@ -9,7 +9,7 @@ import type { GatehouseConfig } from '../../src/config/compile.js'
 import { parseConfig } from '../../src/config/load.js'
 import { createGateway, type Gateway as RunningGateway, type GatewayOptions as CreateOptions } from '../../src/gateway.js'
 import { generateSigningJwk } from '../../src/oauth/keys.js'
-import { hashSecret } from '../../src/oauth/secret-hash.js'
+import { hashSecret } from '../../src/config/secret-hash.js'
 
 export const tempDir = () => mkdtemp(join(tmpdir(), 'gatehouse-test-'))
 
@@ -122,7 +122,7 @@ export async function writeKeyFile(alg: 'ES256' | 'RS256' | 'EdDSA' = 'ES256'): 
 /** Signs any header and claims with a private JWK: for tokens the gateway must refuse. */
 export async function mintToken(jwk: JWK, claims: Record<string, unknown>, header: Record<string, unknown> = {}): Promise<string> {
   const { createPrivateKey } = await import('node:crypto')
-  const key = createPrivateKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' })
+  const key = createPrivateKey({ key: jwk, format: 'jwk' })
   return new SignJWT(claims)
     .setProtectedHeader({ alg: jwk.alg!, kid: jwk.kid, typ: 'at+jwt', ...header })
     .sign(key)
@@ -259,7 +259,7 @@ export interface RawExchange {
 export async function rawExchange(port: number, chunks: (string | { pauseMs: number })[], waitMs = 3_000): Promise<RawExchange> {
   const { connect } = await import('node:net')
   const started = Date.now()
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     let text = ''
     let closed = false
     const socket = connect(port, '127.0.0.1')
@@ -275,12 +275,16 @@ export async function rawExchange(port: number, chunks: (string | { pauseMs: num
       finish()
     })
     socket.on('error', () => undefined)
-    socket.on('connect', async () => {
+    const send = async () => {
       for (const chunk of chunks) {
         if (typeof chunk === 'string') socket.write(chunk, 'latin1')
         else await sleep(chunk.pauseMs)
         if (socket.destroyed) return
       }
+    }
+    // An event listener's promise is dropped: a failure to send fails the exchange instead.
+    socket.on('connect', () => {
+      send().catch(reject)
     })
   })
 }

@@ -50,7 +50,7 @@ export async function startRedis(): Promise<RedisServer> {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('redis-server did not start within 5 s')), 5_000)
       let out = ''
-      proc.stdout!.on('data', (chunk: Buffer) => {
+      proc.stdout.on('data', (chunk: Buffer) => {
         out += chunk.toString()
         if (out.includes('Ready to accept connections')) {
           clearTimeout(timer)
@@ -59,7 +59,7 @@ export async function startRedis(): Promise<RedisServer> {
       })
       proc.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${out.slice(-500)}`)))
     })
-    proc.stdout!.resume()
+    proc.stdout.resume()
   }
   const stop = async () => {
     const proc = child

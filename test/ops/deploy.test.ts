@@ -5,7 +5,7 @@ import { dirname } from 'node:path'
 import { parseAllDocuments } from 'yaml'
 import { describe, expect, it } from 'vitest'
 import { parseConfig } from '../../src/config/load.js'
-import { generateSecret, hashGeneratedSecret } from '../../src/oauth/secret-hash.js'
+import { generateSecret, hashGeneratedSecret } from '../../src/config/secret-hash.js'
 
 interface Container {
   name: string

@@ -16,7 +16,7 @@ afterAll(async () => {
   await origin?.close()
 })
 
-const version = async (gw: GatewayProcess) => ((await rawRequest(gw.url, '/readyz')).json() as { config: { version: string } }).config.version
+const version = async (gw: GatewayProcess) => (await rawRequest(gw.url, '/readyz')).json<{ config: { version: string } }>().config.version
 
 /** Waits until /readyz shows a version other than `than`; returns it. */
 async function versionChange(gw: GatewayProcess, than: string, withinMs = 5_000): Promise<string> {
@@ -149,7 +149,7 @@ routes: [{ id: api, path: /api, upstream: "${origin.url}", auth: [bearer] }]
       await logged(gw, /"msg":"config reloaded/)
       const after = await fetchToken(gw.url, 'app', 's3cret')
       expect(decodeProtectedHeader(after).kid).toBe(next.kid)
-      const jwks = (await rawRequest(gw.url, '/.well-known/jwks.json')).json() as { keys: { kid: string }[] }
+      const jwks = (await rawRequest(gw.url, '/.well-known/jwks.json')).json<{ keys: { kid: string }[] }>()
       expect(jwks.keys.map((k) => k.kid)).toEqual([next.kid, old.jwk.kid])
       for (const token of [before, after]) expect((await rawRequest(gw.url, '/api/x', { headers: { authorization: `Bearer ${token}` } })).status).toBe(200)
       expect(JSON.parse(await readFile(old.path, 'utf8')).keys).toHaveLength(2)

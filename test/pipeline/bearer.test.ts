@@ -133,7 +133,7 @@ describe('bearer authentication', () => {
   })
 
   it('refuses HS256 signed with the public key as the secret (algorithm confusion)', async () => {
-    const publicPem = createPublicKey({ key: key.jwk as import('node:crypto').JsonWebKey, format: 'jwk' }).export({ type: 'spki', format: 'pem' })
+    const publicPem = createPublicKey({ key: key.jwk, format: 'jwk' }).export({ type: 'spki', format: 'pem' })
     const forged = await new SignJWT(claims()).setProtectedHeader({ alg: 'HS256', typ: 'at+jwt', kid: key.jwk.kid }).sign(Buffer.from(publicPem))
     await expectInvalidToken(`Bearer ${forged}`)
   })

@@ -35,8 +35,9 @@ export interface Attempt {
  */
 export async function reserveAttempt(limits: readonly (readonly [Limiter, string])[]): Promise<Attempt> {
   const states = await Promise.all(limits.map(([limiter, key]) => limiter.consume(key)))
-  const giveBack = (which: (i: number) => boolean) =>
-    Promise.all(limits.map(([limiter, key], i) => (which(i) ? limiter.reward(key).catch(() => undefined) : undefined))).then(() => undefined)
+  const giveBack = async (which: (i: number) => boolean) => {
+    await Promise.all(limits.filter((_, i) => which(i)).map(([limiter, key]) => limiter.reward(key).catch(() => undefined)))
+  }
   const refused = states.find((state) => !state.allowed)
   if (refused) {
     // Not checked: the limits that did let it through get their point back.

@@ -22,6 +22,7 @@ const DOT_OR_EMPTY_SEGMENT = /\/\.{0,2}(?:\/|$)/
 // Characters that may not appear in a decoded path: controls (incl. NUL); `\`, which IIS, Windows
 // and Tomcat treat as a separator; and `;`, which Tomcat, Jetty and Spring take as the start of
 // path parameters and strip (/api/admin;x=1 is /api/admin to them).
+// eslint-disable-next-line no-control-regex -- control characters are what it looks for
 const FORBIDDEN_DECODED = /[\x00-\x1f\x7f\\;]/
 // IIS and Windows drop a trailing dot or space from a segment: /api/admin. is /api/admin to them.
 const TRAILING_DOT_OR_SPACE = /[. ]$/
@@ -70,6 +71,9 @@ export function normalisePath(rawPath: string): string {
   if (out.length === 0) return '/'
   return '/' + out.join('/') + (trailingSlash ? '/' : '')
 }
+
+/** ASCII letters folded to lower case; the length never changes, so prefixes line up. */
+export const foldCase = (path: string): string => path.replace(/[A-Z]+/g, (m) => m.toLowerCase())
 
 // encodeURIComponent escapes these pchar characters (RFC 3986 §3.3) that need no escaping.
 const PCHAR_UNESCAPE = /%(?:3A|40|24|26|2B|2C|3D)/g

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { GatehouseError } from '../../src/errors.js'
-import { normaliseRequestTarget } from '../../src/pipeline/normalise-path.js'
+import { normaliseRequestTarget } from '../../src/policy/normalise-path.js'
 
 const norm = (url: string) => normaliseRequestTarget(url)
 const refusal = (url: string) => {

@@ -3,8 +3,15 @@
 // fastify do). What an untrusted peer claims in X-Forwarded-* changes nothing.
 import type { IncomingMessage } from 'node:http'
 import proxyAddr from 'proxy-addr'
-import { addressKey, addressWithoutPort, canonicalIp, type IpMatcher } from '../net/cidr.js'
-import type { ForwardedFor } from './identity-headers.js'
+import { addressKey, addressWithoutPort, canonicalIp, type IpMatcher } from './cidr.js'
+
+/** Client address chain and original protocol and host, as a reverse proxy reports them. */
+export interface ForwardedFor {
+  /** Client first, then each trusted proxy, ending with our peer (the X-Forwarded-For order). */
+  readonly chain: readonly string[]
+  readonly proto: string
+  readonly host: string | undefined
+}
 
 export interface ClientAddress extends ForwardedFor {
   /** The client's IP, IPv4-mapped IPv6 folded to IPv4: what allow-lists check. */
