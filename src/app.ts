@@ -139,10 +139,10 @@ export async function buildApp(config: GatehouseConfig, options: AppOptions = {}
   for (const warning of config.warnings) app.log.warn(warning)
 
   const store: Store = config.store.redis
-    ? createRedisStore({ url: config.store.redis, onRedisError: config.store.onRedisError, log: app.log })
+    ? createRedisStore({ redis: config.store.redis, onRedisError: config.store.onRedisError, log: app.log })
     : createMemoryStore()
   if (store.kind === 'memory') {
-    app.log.warn('store.redis is not set: rate limits are kept in this process, per instance, and reset on restart')
+    app.log.warn('no store.redis, store.sentinels or store.cluster: rate limits are kept in this process, per instance, and reset on restart')
   }
   app.addHook('onClose', () => store.close())
   app.decorate('gatehouse', { store, lifecycle, config })

@@ -11,9 +11,10 @@
 //
 // Bound: one entry per revoked, unexpired access token. Only an authenticated client revoking its
 // own tokens, or the reuse of a code or refresh token, makes one: strangers cannot.
-import type { Redis, Result } from 'ioredis'
+import type { Result } from 'ioredis'
 import type { FastifyBaseLogger } from 'fastify'
 import { stateUnavailable } from './index.js'
+import type { RedisClient } from './redis-connection.js'
 
 const RESYNC_MS = 30_000
 /** A subscription that dies without its TCP connection closing is found by a ping this often. */
@@ -46,7 +47,7 @@ export interface RevocationSet {
   close(): void
 }
 
-export function createRevocationSet(client: Redis, keyPrefix: string, log: FastifyBaseLogger): RevocationSet {
+export function createRevocationSet(client: RedisClient, keyPrefix: string, log: FastifyBaseLogger): RevocationSet {
   const setKey = `${keyPrefix}:revoked`
   const channel = `${keyPrefix}:revoked`
   client.defineCommand('revokeToken', { numberOfKeys: 1, lua: REVOKE })

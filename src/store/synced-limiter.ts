@@ -20,12 +20,13 @@
 // forgotten (its unsynced requests with it; Redis keeps the rest), as in memory-limiter.ts; in Redis, one hash per key
 // and window, one field per instance, expiring after its window.
 import { randomUUID } from 'node:crypto'
-import type { Redis, Result } from 'ioredis'
+import type { Result } from 'ioredis'
 import { LRUCache } from 'lru-cache'
 import type { RateLimitRule } from '../config/compile.js'
 import { GatehouseError } from '../errors.js'
 import type { Limiter, LimitState } from './index.js'
 import { MAX_KEYS } from './memory-limiter.js'
+import type { RedisClient } from './redis-connection.js'
 
 interface Entry {
   readonly key: string
@@ -66,8 +67,8 @@ export interface SyncedLimiter extends Limiter {
   close(): void
 }
 
-export function createSyncedLimiter(client: Redis, prefix: string, rule: RateLimitRule, syncMs: number, onRedisError: 'insurance' | 'deny'): SyncedLimiter {
-  if (!('pushWindowCount' in client)) (client as Redis).defineCommand('pushWindowCount', { numberOfKeys: 1, lua: PUSH })
+export function createSyncedLimiter(client: RedisClient, prefix: string, rule: RateLimitRule, syncMs: number, onRedisError: 'insurance' | 'deny'): SyncedLimiter {
+  if (!(client as { pushWindowCount?: unknown }).pushWindowCount) client.defineCommand('pushWindowCount', { numberOfKeys: 1, lua: PUSH })
   const instance = randomUUID()
   const durationMs = rule.duration * 1000
   /** Entries whose `mine` changed since it was last sent (or whose push failed). */
