@@ -126,14 +126,16 @@ export function createRedisStore({ redis, onRedisError, log, keyPrefix = 'gateho
 
 /**
  * A cluster whose other nodes answer stays ready while one node is down: one warning per node that
- * fails, and one line when it is back or no longer serves slots (a replica took over).
+ * fails, until a connection to it is ready again, and one line when its slots are served by
+ * another (a replica took over). While the nodes' views differ, a failed node can leave the slot
+ * map and come back into it: that is still the same outage.
  */
 function watchClusterNodes(cluster: Cluster, log: FastifyBaseLogger, onRedisError: 'insurance' | 'deny', quiet: () => boolean): void {
-  const unavailable = new Set<string>()
+  const unavailable = new Map<string, 'failed' | 'replaced'>()
   const keyOf = (options: { host?: string | undefined; port?: number | undefined }) => `${options.host}:${options.port}`
   cluster.on('node error', (err: Error, node: string) => {
     if (quiet() || cluster.status !== 'ready' || unavailable.has(node)) return
-    unavailable.add(node)
+    unavailable.set(node, 'failed')
     log.warn(
       { node, cause: err.message, onRedisError },
       'a redis cluster node is unavailable: requests whose keys it holds follow store.onRedisError until it returns or a replica takes over',
@@ -147,9 +149,9 @@ function watchClusterNodes(cluster: Cluster, log: FastifyBaseLogger, onRedisErro
   })
   cluster.on('refresh', () => {
     const serving = new Set(cluster.nodes('all').map((n) => keyOf(n.options)))
-    for (const node of unavailable) {
-      if (serving.has(node)) continue
-      unavailable.delete(node)
+    for (const [node, state] of unavailable) {
+      if (state === 'replaced' || serving.has(node)) continue
+      unavailable.set(node, 'replaced')
       log.info({ node }, 'the redis cluster no longer routes to the unavailable node: its slots are served by another')
     }
   })
