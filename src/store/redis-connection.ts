@@ -75,3 +75,22 @@ export function createRedisClient(connection: RedisConnection): RedisClient {
       )
   }
 }
+
+/**
+ * Makes the connection that revocations are received on. On one server or behind sentinels, a
+ * copy of the client, which reconnects by itself. On a cluster, a connection to one node (a
+ * message published on any node reaches every node), which ends when that node goes: the caller
+ * then asks for another, and knows that messages may have been missed in between. (ioredis' own
+ * cluster subscriber moves to another node silently, so a caller could not tell.)
+ */
+export function subscriberFactory(connection: RedisConnection, client: RedisClient): () => Redis {
+  if (connection.mode !== 'cluster') return () => (client as Redis).duplicate()
+  const cluster = client as Cluster
+  return () => {
+    const known = cluster.nodes('all').map((node) => ({ host: node.options.host, port: node.options.port }))
+    const candidates = known.length > 0 ? known : connection.nodes
+    const { host, port } = candidates[Math.floor(Math.random() * candidates.length)]!
+    const options = redisOptions(connection).redisOptions!
+    return new Redis({ ...options, host, port, retryStrategy: () => null })
+  }
+}

@@ -14,7 +14,7 @@ import type { RedisConnection } from '../config/compile.js'
 import { stateUnavailable, type Store } from './index.js'
 import { adaptLimiter } from './limiter.js'
 import { createMemoryLimiter } from './memory-limiter.js'
-import { createRedisClient } from './redis-connection.js'
+import { createRedisClient, subscriberFactory } from './redis-connection.js'
 import { createRevocationSet } from './revocations.js'
 import { createSyncedLimiter, type SyncedLimiter } from './synced-limiter.js'
 
@@ -70,7 +70,7 @@ export function createRedisStore({ redis, onRedisError, log, keyPrefix = 'gateho
   })
   if (client instanceof Cluster) watchClusterNodes(client, log, onRedisError, () => down || closing)
 
-  const revocations = createRevocationSet(client, keyPrefix, log)
+  const revocations = createRevocationSet(client, subscriberFactory(redis, client), keyPrefix, log)
   const synced: SyncedLimiter[] = []
 
   const fail = (err: unknown): never => {

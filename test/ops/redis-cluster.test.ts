@@ -132,6 +132,22 @@ describe.skipIf(!withCluster)('two instances on a Redis Cluster', () => {
     expect(status).toBe(401)
   })
 
+  // Found in this issue: on a cluster, ioredis moves a subscription that drops to another node by
+  // itself, without a word to its caller, so a revocation published in between stayed unknown to
+  // that instance until the next full read, 30 s later.
+  it('read the revoked set again when a subscription drops, so that a missed message is not a missed revocation', async () => {
+    const { access_token } = (await redeem(one, await authorizationCode(one))).json<{ access_token: string }>()
+    const { jti } = JSON.parse(Buffer.from(access_token.split('.')[1]!, 'base64url').toString()) as { jti: string }
+    // Written without its message, as if the message had been lost; then every subscription drops.
+    const { master } = await cluster.shardOf('gatehouse:revoked')
+    await redisCommand(master, 'ZADD', 'gatehouse:revoked', Date.now() + 60_000, jti)
+    expect((await rawRequest(two.url, '/api/orders/1', bearer(access_token))).status).toBe(200)
+    for (const port of cluster.ports) await redisCommand(port, 'CLIENT', 'KILL', 'TYPE', 'pubsub')
+    let status = 0
+    for (let i = 0; i < 100 && status !== 401; i++, await sleep(20)) status = (await rawRequest(two.url, '/api/orders/1', bearer(access_token))).status
+    expect(status).toBe(401)
+  })
+
   it('keep serving while a master crashes and its replica takes over, then share limits and codes on it again', async () => {
     const { access_token } = (await redeem(one, await authorizationCode(one))).json<{ access_token: string }>()
     const busyKey = 'gatehouse:rl:route:busy:ip:127.0.0.1'
