@@ -161,8 +161,10 @@ export async function startRedisCluster(): Promise<RedisCluster> {
           '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir,
           '--cluster-node-timeout', '1000',
           // A replica syncs at once, and may take over however long ago it last heard its master
-          // (the test crashes a master a second or two after the cluster is made).
-          '--repl-diskless-sync-delay', '0', '--cluster-replica-validity-factor', '0',
+          // (the test crashes a master a second or two after the cluster is made). CLUSTER SLOTS
+          // lists a replica once its replication offset has moved, which a master's ping to its
+          // replicas does: every second, not every 10.
+          '--repl-diskless-sync-delay', '0', '--cluster-replica-validity-factor', '0', '--repl-ping-replica-period', '1',
         ]
         nodes.set(port, await spawnRedisServer(args))
       }),
