@@ -3,8 +3,10 @@
 // with neither, Redis tests are skipped with a printed reason, except under CI=true, where that
 // is a failure.
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { Redis } from 'ioredis'
 import { freePort, sleep, tempDir } from './index.js'
@@ -66,6 +68,22 @@ export async function startRedis(): Promise<RedisServer> {
 /** Loopback only, nothing on disk, DEBUG allowed (to stall or crash it on purpose). */
 const EPHEMERAL = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--enable-debug-command', 'local']
 
+/** A self-signed certificate for localhost and 127.0.0.1, which TLS servers here present. */
+export const TEST_CERT = fileURLToPath(new URL('../fixtures/self-signed-cert.pem', import.meta.url))
+const TEST_KEY = fileURLToPath(new URL('../fixtures/self-signed-key.pem', import.meta.url))
+/** Ports that speak TLS only: redisCommand talks TLS to them, trusting TEST_CERT. */
+const tlsPorts = new Set<number>()
+
+/** Arguments for a server on `port`: plain, or TLS only (and TLS to its master and its cluster bus). */
+function listenArgs(port: number, tls: boolean): string[] {
+  if (!tls) return ['--port', String(port)]
+  tlsPorts.add(port)
+  return [
+    '--port', '0', '--tls-port', String(port), '--tls-cert-file', TEST_CERT, '--tls-key-file', TEST_KEY,
+    '--tls-ca-cert-file', TEST_CERT, '--tls-auth-clients', 'no', '--tls-replication', 'yes',
+  ]
+}
+
 /** Starts redis-server with `args` and waits until it says it is ready (a sentinel: monitoring). */
 async function spawnRedisServer(args: string[], ready = 'Ready to accept connections'): Promise<ChildProcess> {
   const proc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'inherit'] })
@@ -95,7 +113,8 @@ async function stopProcess(proc: ChildProcess): Promise<void> {
 
 /** One command on one node, on a connection of its own that never retries. */
 export async function redisCommand(port: number, ...args: (string | number)[]): Promise<unknown> {
-  const client = new Redis({ host: '127.0.0.1', port, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, connectTimeout: 1_000 })
+  const tls = tlsPorts.has(port) ? { tls: { ca: readFileSync(TEST_CERT) } } : {}
+  const client = new Redis({ host: '127.0.0.1', port, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, connectTimeout: 1_000, ...tls })
   client.on('error', () => undefined)
   try {
     await client.connect()
@@ -144,7 +163,8 @@ export interface RedisCluster {
 /** CLUSTER SLOTS: each range with its master, then its replicas, as [host, port, id]. */
 type SlotRanges = [number, number, ...[string, number][]][]
 
-export async function startRedisCluster(): Promise<RedisCluster> {
+/** `tls`: every node speaks TLS only, also on its cluster bus, with TEST_CERT. */
+export async function startRedisCluster({ tls = false } = {}): Promise<RedisCluster> {
   const dir = await tempDir()
   const ports = await freePorts(12) // a client port and a cluster bus port for each of six nodes
   const nodes = new Map<number, ChildProcess>()
@@ -157,7 +177,7 @@ export async function startRedisCluster(): Promise<RedisCluster> {
     await Promise.all(
       ports.slice(0, 6).map(async (port, i) => {
         const args = [
-          '--port', String(port), '--cluster-port', String(ports[6 + i]), ...EPHEMERAL,
+          ...listenArgs(port, tls), '--cluster-port', String(ports[6 + i]), ...EPHEMERAL, ...(tls ? ['--tls-cluster', 'yes'] : []),
           '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir,
           '--cluster-node-timeout', '1000',
           // A replica syncs at once, and may take over however long ago it last heard its master
@@ -170,7 +190,8 @@ export async function startRedisCluster(): Promise<RedisCluster> {
       }),
     )
     const addresses = ports.slice(0, 6).map((port) => `127.0.0.1:${port}`)
-    await promisify(execFile)('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', '1', '--cluster-yes'])
+    const cliTls = tls ? ['--tls', '--cacert', TEST_CERT] : []
+    await promisify(execFile)('redis-cli', [...cliTls, '--cluster', 'create', ...addresses, '--cluster-replicas', '1', '--cluster-yes'])
     const paired = async (port: number) => ((await redisCommand(port, 'CLUSTER', 'SLOTS')) as SlotRanges).every((range) => range.length > 3)
     await until(
       'the cluster to be ok, every replica in sync, and known to every node',
@@ -249,7 +270,8 @@ export interface RedisSentinel {
   close(): Promise<void>
 }
 
-export async function startRedisSentinel(): Promise<RedisSentinel> {
+/** `tls`: the master, the replica and the sentinel speak TLS only, with TEST_CERT. */
+export async function startRedisSentinel({ tls = false } = {}): Promise<RedisSentinel> {
   const dir = await tempDir()
   const [master, replica, port] = (await freePorts(3)) as [number, number, number]
   const masterName = 'gatehouse'
@@ -261,15 +283,18 @@ export async function startRedisSentinel(): Promise<RedisSentinel> {
   const currentMaster = async () => Number(((await redisCommand(port, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', masterName)) as string[])[1])
   try {
     // In the temp dir: a replica writes what it receives from its master to disk.
-    procs.push(await spawnRedisServer(['--port', String(master), ...EPHEMERAL, '--dir', dir, '--repl-diskless-sync-delay', '0']))
-    procs.push(await spawnRedisServer(['--port', String(replica), ...EPHEMERAL, '--dir', dir, '--replicaof', '127.0.0.1', String(master)]))
+    procs.push(await spawnRedisServer([...listenArgs(master, tls), ...EPHEMERAL, '--dir', dir, '--repl-diskless-sync-delay', '0']))
+    procs.push(await spawnRedisServer([...listenArgs(replica, tls), ...EPHEMERAL, '--dir', dir, '--replicaof', '127.0.0.1', String(master)]))
     await until('the replica to be in sync', async () => String(await redisCommand(replica, 'INFO', 'replication')).includes('master_link_status:up'), 10_000)
     // Started once both answer, or it would count the master down before it was ever up.
     const conf = join(dir, 'sentinel.conf') // a sentinel rewrites its config file, so it needs one
+    if (tls) tlsPorts.add(port)
     await writeFile(
       conf,
       [
-        `port ${port}`,
+        ...(tls
+          ? ['port 0', `tls-port ${port}`, `tls-cert-file ${TEST_CERT}`, `tls-key-file ${TEST_KEY}`, `tls-ca-cert-file ${TEST_CERT}`, 'tls-auth-clients no', 'tls-replication yes']
+          : [`port ${port}`]),
         'bind 127.0.0.1',
         `dir ${dir}`,
         `sentinel monitor ${masterName} 127.0.0.1 ${master} 1`,
