@@ -19,9 +19,9 @@ const failFast = {
 type Mode<M extends RedisConnection['mode']> = Extract<RedisConnection, { mode: M }>
 
 /** What ioredis is given. */
-export function redisOptions(connection: Mode<'server'> | Mode<'sentinels'>): RedisOptions
-export function redisOptions(connection: Mode<'cluster'>): ClusterOptions
-export function redisOptions(connection: RedisConnection): RedisOptions | ClusterOptions {
+function redisOptions(connection: Mode<'server'> | Mode<'sentinels'>): RedisOptions
+function redisOptions(connection: Mode<'cluster'>): ClusterOptions
+function redisOptions(connection: RedisConnection): RedisOptions | ClusterOptions {
   switch (connection.mode) {
     case 'server':
       // Commands issued in the same tick go in one write.

@@ -7,7 +7,7 @@
 // On a cluster every command touches one key, or keys of one slot: a code and its used-marker
 // share a hash tag (token-state.ts), and every other script has one key. While one master is down,
 // only the commands for its slots fail, until a replica takes over.
-import { Cluster, type Result } from 'ioredis'
+import { Cluster, type Redis, type Result } from 'ioredis'
 import type { FastifyBaseLogger } from 'fastify'
 import { RateLimiterRedis } from 'rate-limiter-flexible'
 import type { RedisConnection } from '../config/compile.js'
@@ -132,7 +132,7 @@ export function createRedisStore({ redis, onRedisError, log, keyPrefix = 'gateho
  */
 function watchClusterNodes(cluster: Cluster, log: FastifyBaseLogger, onRedisError: 'insurance' | 'deny', quiet: () => boolean): void {
   const unavailable = new Map<string, 'failed' | 'replaced'>()
-  const keyOf = (options: { host?: string | undefined; port?: number | undefined }) => `${options.host}:${options.port}`
+  const keyOf = (node: Redis) => `${node.options.host}:${node.options.port}`
   cluster.on('node error', (err: Error, node: string) => {
     if (quiet() || cluster.status !== 'ready' || unavailable.has(node)) return
     unavailable.set(node, 'failed')
@@ -141,14 +141,14 @@ function watchClusterNodes(cluster: Cluster, log: FastifyBaseLogger, onRedisErro
       'a redis cluster node is unavailable: requests whose keys it holds follow store.onRedisError until it returns or a replica takes over',
     )
   })
-  cluster.on('+node', (connection: { options: { host?: string; port?: number }; once(event: 'ready', f: () => void): void }) => {
-    const node = keyOf(connection.options)
+  cluster.on('+node', (connection: Redis) => {
+    const node = keyOf(connection)
     connection.once('ready', () => {
       if (unavailable.delete(node)) log.info({ node }, 'the redis cluster node is available again')
     })
   })
   cluster.on('refresh', () => {
-    const serving = new Set(cluster.nodes('all').map((n) => keyOf(n.options)))
+    const serving = new Set(cluster.nodes('all').map(keyOf))
     for (const [node, state] of unavailable) {
       if (state === 'replaced' || serving.has(node)) continue
       unavailable.set(node, 'replaced')
