@@ -89,10 +89,10 @@ export async function createGateway(config: GatehouseConfig, options: GatewayOpt
   const levelFromConfig = options.logger === undefined || (options.logger !== false && options.logger.level === undefined)
 
   const store: Store = config.store.redis
-    ? createRedisStore({ url: config.store.redis, onRedisError: config.store.onRedisError, log })
+    ? createRedisStore({ redis: config.store.redis, onRedisError: config.store.onRedisError, log })
     : createMemoryStore()
   if (store.kind === 'memory') {
-    log.warn('store.redis is not set: rate limits are kept in this process, per instance, and reset on restart')
+    log.warn('no store.redis, store.sentinels or store.cluster: rate limits are kept in this process, per instance, and reset on restart')
   }
   const limiters = createLimiterCache(store)
   const upstreams = createUpstreams(UPSTREAM_CONNECTIONS)

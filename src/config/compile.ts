@@ -22,6 +22,33 @@ export interface RouteRateLimitRule extends RateLimitRule {
   readonly by: 'client' | 'ip' | 'route'
 }
 
+/** A Redis node or sentinel. */
+export interface RedisNode {
+  readonly host: string
+  readonly port: number
+}
+
+/** Where the shared state lives: one server (a URL), the master that sentinels point to, or a cluster. */
+export type RedisConnection =
+  | { readonly mode: 'server'; readonly url: string }
+  | {
+      readonly mode: 'sentinels'
+      readonly masterName: string
+      readonly nodes: readonly RedisNode[]
+      readonly username: string | undefined
+      readonly password: string | undefined
+      readonly sentinelPassword: string | undefined
+      readonly tls: boolean
+    }
+  | {
+      readonly mode: 'cluster'
+      /** Seeds: the other nodes are found from them. */
+      readonly nodes: readonly RedisNode[]
+      readonly username: string | undefined
+      readonly password: string | undefined
+      readonly tls: boolean
+    }
+
 export interface Client {
   readonly id: string
   /** What users see on the login page (the id when not configured). */
@@ -144,7 +171,7 @@ export interface GatehouseConfig {
   }
   readonly store: {
     /** Absent: everything in memory. */
-    readonly redis: string | undefined
+    readonly redis: RedisConnection | undefined
     readonly onRedisError: 'insurance' | 'deny'
   }
   readonly authorize: {
@@ -261,10 +288,7 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
 
   const trustedProxyMatcher = ipMatcher(trustedProxies, ['server', 'trustedProxies'])
 
-  const redis = options.redisUrlOverride || raw.store?.redis || undefined
-  if (redis !== undefined && !/^rediss?:\/\//.test(redis)) {
-    problem(options.redisUrlOverride ? ['REDIS_URL'] : ['store', 'redis'], 'must be a redis:// or rediss:// URL')
-  }
+  const redis = redisConnection(raw.store, options.redisUrlOverride, problem)
 
   // An IPv6 listen address goes in brackets in a URL (http://[::1]:8080).
   const issuerHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
@@ -437,7 +461,7 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
   // in-memory store per worker would split tokens, login forms and limits N ways.
   const workers = raw.server?.workers === 'auto' ? availableParallelism() : (raw.server?.workers ?? 1)
   if (workers > 1 && (keyFile === undefined || redis === undefined)) {
-    const missing = [keyFile === undefined ? 'signing.keyFile' : undefined, redis === undefined ? 'a shared store (store.redis)' : undefined].filter(Boolean).join(' and ')
+    const missing = [keyFile === undefined ? 'signing.keyFile' : undefined, redis === undefined ? 'a shared store (store.redis, store.sentinels or store.cluster)' : undefined].filter(Boolean).join(' and ')
     problem(['server', 'workers'], `${workers} workers need ${missing}: each worker would otherwise sign with its own key and count in its own memory`)
   }
   if (raw.admin && raw.admin.port !== 0 && raw.admin.port === port && (raw.admin.host ?? '127.0.0.1') === host) {
@@ -495,6 +519,50 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
     routes,
     warnings,
   })
+}
+
+/** store.redis (or REDIS_URL), store.sentinels or store.cluster: at most one of them. */
+function redisConnection(
+  store: ConfigFile['store'],
+  urlOverride: string | undefined,
+  problem: (path: (string | number)[], m: string) => void,
+): RedisConnection | undefined {
+  const url = urlOverride || store?.redis || undefined
+  const given = [url && (urlOverride ? 'REDIS_URL' : 'store.redis'), store?.sentinels && 'store.sentinels', store?.cluster && 'store.cluster'].filter(Boolean)
+  if (given.length > 1) {
+    problem(urlOverride ? ['REDIS_URL'] : ['store'], `give one of store.redis, store.sentinels and store.cluster, not ${given.join(' and ')}`)
+    return undefined
+  }
+  const nodes = (entries: readonly string[], at: (string | number)[]): RedisNode[] =>
+    entries.map((entry, i) => {
+      // The schema allows host:port or [v6]:port.
+      const colon = entry.lastIndexOf(':')
+      const port = Number(entry.slice(colon + 1))
+      if (!(port >= 1 && port <= 65535)) problem([...at, i], `"${entry}": the port must be 1 to 65535`)
+      return { host: entry.slice(0, colon).replace(/^\[(.*)\]$/, '$1'), port }
+    })
+  if (url !== undefined) {
+    if (!/^rediss?:\/\//.test(url)) problem(urlOverride ? ['REDIS_URL'] : ['store', 'redis'], 'must be a redis:// or rediss:// URL')
+    return { mode: 'server', url }
+  }
+  // An empty secret (`password: ${REDIS_PASSWORD:-}`) counts as none.
+  if (store?.sentinels) {
+    const s = store.sentinels
+    return {
+      mode: 'sentinels',
+      masterName: s.masterName,
+      nodes: nodes(s.nodes, ['store', 'sentinels', 'nodes']),
+      username: s.username || undefined,
+      password: s.password || undefined,
+      sentinelPassword: s.sentinelPassword || undefined,
+      tls: s.tls ?? false,
+    }
+  }
+  if (store?.cluster) {
+    const c = store.cluster
+    return { mode: 'cluster', nodes: nodes(c.nodes, ['store', 'cluster', 'nodes']), username: c.username || undefined, password: c.password || undefined, tls: c.tls ?? false }
+  }
+  return undefined
 }
 
 /**

@@ -42,6 +42,12 @@ const RouteRateLimit = closed({
   syncMs: Type.Optional(SyncMs),
 })
 
+/** A Redis node or sentinel; an IPv6 address in brackets. The port is checked in compile.ts. */
+const RedisNodes = Type.Array(
+  Type.String({ pattern: '^(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9._-]+):[0-9]{1,5}$', description: 'host:port (IPv6: [::1]:6379)' }),
+  { minItems: 1, uniqueItems: true },
+)
+
 const HttpUrl = Type.String({ pattern: '^https?://', description: 'an http:// or https:// URL' })
 
 export const GrantType = Type.Union([
@@ -185,6 +191,30 @@ export const ConfigFileSchema = closed({
   store: Type.Optional(
     closed({
       redis: Type.Optional(Type.Union([Type.Null(), Type.String()], { description: 'a redis:// or rediss:// URL, or empty' })),
+      sentinels: Type.Optional(
+        closed(
+          {
+            masterName: Type.String({ minLength: 1, description: 'the name the sentinels monitor the master by' }),
+            nodes: RedisNodes,
+            username: Type.Optional(Type.String({ description: "the master's and replicas' ACL user; empty: none" })),
+            password: Type.Optional(Type.String({ description: "the master's and replicas' password; empty: none" })),
+            sentinelPassword: Type.Optional(Type.String({ description: "the sentinels' own password; empty: none" })),
+            tls: Type.Optional(Type.Boolean({ description: 'TLS to the sentinels and to the master (default false)' })),
+          },
+          'Redis Sentinel: the sentinels to ask where the master is',
+        ),
+      ),
+      cluster: Type.Optional(
+        closed(
+          {
+            nodes: RedisNodes,
+            username: Type.Optional(Type.String({ description: 'ACL user; empty: none' })),
+            password: Type.Optional(Type.String({ description: 'empty: none' })),
+            tls: Type.Optional(Type.Boolean({ description: 'TLS to every node (default false)' })),
+          },
+          'Redis Cluster: some of its nodes; the others are found from them',
+        ),
+      ),
       onRedisError: Type.Optional(Type.Union([Type.Literal('insurance'), Type.Literal('deny')])),
     }),
   ),

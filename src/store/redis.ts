@@ -1,18 +1,25 @@
-// State in Redis, shared by every gateway instance that uses the same Redis. An outage costs
-// milliseconds, not hangs: no offline queue, short connect and command timeouts, and limiters that
-// skip Redis while it is not ready. Then `store.onRedisError` decides: `insurance` counts in this
+// State in Redis, shared by every gateway instance that uses the same Redis: one server, the
+// master that sentinels point to, or a cluster. An outage costs milliseconds, not hangs: no
+// offline queue, short connect and command timeouts (redis-connection.ts), and limiters that skip
+// Redis while it is not ready. Then `store.onRedisError` decides: `insurance` counts in this
 // process's memory until Redis is back; `deny` answers 503.
-import { Redis, type Result } from 'ioredis'
+//
+// On a cluster every command touches one key, or keys of one slot: a code and its used-marker
+// share a hash tag (token-state.ts), and every other script has one key. While one master is down,
+// only the commands for its slots fail, until a replica takes over.
+import { Cluster, type Redis, type Result } from 'ioredis'
 import type { FastifyBaseLogger } from 'fastify'
 import { RateLimiterRedis } from 'rate-limiter-flexible'
+import type { RedisConnection } from '../config/compile.js'
 import { stateUnavailable, type Store } from './index.js'
 import { adaptLimiter } from './limiter.js'
 import { createMemoryLimiter } from './memory-limiter.js'
+import { createRedisClient, subscriberFactory } from './redis-connection.js'
 import { createRevocationSet } from './revocations.js'
 import { createSyncedLimiter, type SyncedLimiter } from './synced-limiter.js'
 
 export interface RedisStoreOptions {
-  readonly url: string
+  readonly redis: RedisConnection
   readonly onRedisError: 'insurance' | 'deny'
   readonly log: FastifyBaseLogger
   /** Prefix of every key, so that several deployments can share one Redis. */
@@ -36,15 +43,8 @@ declare module 'ioredis' {
   }
 }
 
-export function createRedisStore({ url, onRedisError, log, keyPrefix = 'gatehouse' }: RedisStoreOptions): Store {
-  const client = new Redis(url, {
-    enableOfflineQueue: false,
-    enableAutoPipelining: true,
-    connectTimeout: 1_000,
-    commandTimeout: 500,
-    maxRetriesPerRequest: 0,
-    retryStrategy: (attempt) => Math.min(100 * attempt, 1_000),
-  })
+export function createRedisStore({ redis, onRedisError, log, keyPrefix = 'gatehouse' }: RedisStoreOptions): Store {
+  const client = createRedisClient(redis)
   client.defineCommand('takeLeavingMarker', { numberOfKeys: 2, lua: TAKE_LEAVING_MARKER })
 
   // One warning per outage, however many reconnection attempts it takes. An outage starts when
@@ -68,8 +68,9 @@ export function createRedisStore({ url, onRedisError, log, keyPrefix = 'gatehous
     down = false
     log.info('redis is available again: shared rate limits resume')
   })
+  if (client instanceof Cluster) watchClusterNodes(client, log, onRedisError, () => down || closing)
 
-  const revocations = createRevocationSet(client, keyPrefix, log)
+  const revocations = createRevocationSet(client, subscriberFactory(redis, client), keyPrefix, log)
   const synced: SyncedLimiter[] = []
 
   const fail = (err: unknown): never => {
@@ -121,4 +122,37 @@ export function createRedisStore({ url, onRedisError, log, keyPrefix = 'gatehous
       client.disconnect()
     },
   }
+}
+
+/**
+ * A cluster whose other nodes answer stays ready while one node is down: one warning per node that
+ * fails, until a connection to it is ready again, and one line when its slots are served by
+ * another (a replica took over). While the nodes' views differ, a failed node can leave the slot
+ * map and come back into it: that is still the same outage.
+ */
+function watchClusterNodes(cluster: Cluster, log: FastifyBaseLogger, onRedisError: 'insurance' | 'deny', quiet: () => boolean): void {
+  const unavailable = new Map<string, 'failed' | 'replaced'>()
+  const keyOf = (node: Redis) => `${node.options.host}:${node.options.port}`
+  cluster.on('node error', (err: Error, node: string) => {
+    if (quiet() || cluster.status !== 'ready' || unavailable.has(node)) return
+    unavailable.set(node, 'failed')
+    log.warn(
+      { node, cause: err.message, onRedisError },
+      'a redis cluster node is unavailable: requests whose keys it holds follow store.onRedisError until it returns or a replica takes over',
+    )
+  })
+  cluster.on('+node', (connection: Redis) => {
+    const node = keyOf(connection)
+    connection.once('ready', () => {
+      if (unavailable.delete(node)) log.info({ node }, 'the redis cluster node is available again')
+    })
+  })
+  cluster.on('refresh', () => {
+    const serving = new Set(cluster.nodes('all').map(keyOf))
+    for (const [node, state] of unavailable) {
+      if (state === 'replaced' || serving.has(node)) continue
+      unavailable.set(node, 'replaced')
+      log.info({ node }, 'the redis cluster no longer routes to the unavailable node: its slots are served by another')
+    }
+  })
 }

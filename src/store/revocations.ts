@@ -9,11 +9,15 @@
 // under a millisecond on a LAN); the instance that revoked knows at once. Revocations are never
 // withdrawn, so merging what arrives with what is read is always right, in any order.
 //
+// On a Redis Cluster the set is one key, so the script touches one slot; a message published on
+// any node reaches the subscribers of every node, so the subscription may be on any node.
+//
 // Bound: one entry per revoked, unexpired access token. Only an authenticated client revoking its
 // own tokens, or the reuse of a code or refresh token, makes one: strangers cannot.
 import type { Redis, Result } from 'ioredis'
 import type { FastifyBaseLogger } from 'fastify'
 import { stateUnavailable } from './index.js'
+import type { RedisClient } from './redis-connection.js'
 
 const RESYNC_MS = 30_000
 /** A subscription that dies without its TCP connection closing is found by a ping this often. */
@@ -46,7 +50,11 @@ export interface RevocationSet {
   close(): void
 }
 
-export function createRevocationSet(client: Redis, keyPrefix: string, log: FastifyBaseLogger): RevocationSet {
+/**
+ * `newSubscriber` makes the connection messages arrive on. One that reconnects by itself is made
+ * once; one that ends (a cluster node's) is replaced by a new one.
+ */
+export function createRevocationSet(client: RedisClient, newSubscriber: () => Redis, keyPrefix: string, log: FastifyBaseLogger): RevocationSet {
   const setKey = `${keyPrefix}:revoked`
   const channel = `${keyPrefix}:revoked`
   client.defineCommand('revokeToken', { numberOfKeys: 1, lua: REVOKE })
@@ -55,19 +63,34 @@ export function createRevocationSet(client: Redis, keyPrefix: string, log: Fasti
     if (forgetAt > Date.now() && (revoked.get(jti) ?? 0) < forgetAt) revoked.set(jti, forgetAt)
   }
 
-  const subscriber = client.duplicate()
   let current = false
+  let closed = false
   let generation = 0 // which subscription a read belongs to: a read from before a drop does not count
-  subscriber.on('message', (_channel: string, message: string) => {
-    const space = message.lastIndexOf(' ')
-    remember(message.slice(0, space), Number(message.slice(space + 1)))
-  })
   const lost = () => {
     current = false
     generation++
   }
-  subscriber.on('close', lost)
-  subscriber.on('error', () => undefined) // the main client reports outages
+  let subscriber: Redis
+  let attempts = 0
+  const subscribe = () => {
+    const connection = newSubscriber()
+    subscriber = connection
+    connection.on('message', (_channel: string, message: string) => {
+      const space = message.lastIndexOf(' ')
+      remember(message.slice(0, space), Number(message.slice(space + 1)))
+    })
+    connection.on('close', lost)
+    connection.on('error', () => undefined) // the main client reports outages
+    // Subscribed first, read second: whatever is revoked in between arrives as a message.
+    connection.on('ready', () => {
+      attempts = 0
+      connection.subscribe(channel).then(() => resync(), () => undefined)
+    })
+    connection.once('end', () => {
+      lost()
+      if (!closed) setTimeout(subscribe, Math.min(100 * ++attempts, 1_000)).unref()
+    })
+  }
   const resync = async () => {
     const mine = generation
     try {
@@ -82,10 +105,7 @@ export function createRevocationSet(client: Redis, keyPrefix: string, log: Fasti
       if (mine === generation) setTimeout(() => void resync(), 500).unref()
     }
   }
-  // Subscribed first, read second: whatever is revoked in between arrives as a message.
-  subscriber.on('ready', () => {
-    subscriber.subscribe(channel).then(() => resync(), () => undefined)
-  })
+  subscribe()
   const timer = setInterval(() => void resync(), RESYNC_MS)
   timer.unref()
   // A ping unanswered within the command timeout drops the subscription: the copy stops counting as
@@ -119,6 +139,7 @@ export function createRevocationSet(client: Redis, keyPrefix: string, log: Fasti
       return current
     },
     close() {
+      closed = true
       clearInterval(timer)
       clearInterval(pinger)
       current = false

@@ -7,8 +7,13 @@
 // Setting a total, rather than adding an increment, makes a push safe to repeat: a pipeline that
 // timed out on our side may still run when Redis wakes up, and running it twice changes nothing
 // (found by review: INCRBY retried after a stall counted 4 requests as 11 and locked a route out
-// for the rest of its window). Pushes go one at a time on one connection, so an older total never
-// lands after a newer one.
+// for the rest of its window). One sync at a time, and a total never goes down in Redis, so an
+// older total never replaces a newer one.
+//
+// Every push is its own command, with one key: on a Redis Cluster the keys of one sync live on
+// different nodes, and one pipeline of them all would be refused (ioredis: "All keys in the
+// pipeline should belong to the same slots allocation group"). On one server, ioredis'
+// auto-pipelining still sends the commands of one sync in one write.
 //
 // What it trades: each instance decides on the total as of its last sync, plus its own requests
 // since. With N instances, a window can let through up to about N × (requests one instance takes in
@@ -20,12 +25,13 @@
 // forgotten (its unsynced requests with it; Redis keeps the rest), as in memory-limiter.ts; in Redis, one hash per key
 // and window, one field per instance, expiring after its window.
 import { randomUUID } from 'node:crypto'
-import type { Redis, Result } from 'ioredis'
+import type { Result } from 'ioredis'
 import { LRUCache } from 'lru-cache'
 import type { RateLimitRule } from '../config/compile.js'
 import { GatehouseError } from '../errors.js'
 import type { Limiter, LimitState } from './index.js'
 import { MAX_KEYS } from './memory-limiter.js'
+import type { RedisClient } from './redis-connection.js'
 
 interface Entry {
   readonly key: string
@@ -66,8 +72,8 @@ export interface SyncedLimiter extends Limiter {
   close(): void
 }
 
-export function createSyncedLimiter(client: Redis, prefix: string, rule: RateLimitRule, syncMs: number, onRedisError: 'insurance' | 'deny'): SyncedLimiter {
-  if (!('pushWindowCount' in client)) (client as Redis).defineCommand('pushWindowCount', { numberOfKeys: 1, lua: PUSH })
+export function createSyncedLimiter(client: RedisClient, prefix: string, rule: RateLimitRule, syncMs: number, onRedisError: 'insurance' | 'deny'): SyncedLimiter {
+  if (!(client as { pushWindowCount?: unknown }).pushWindowCount) client.defineCommand('pushWindowCount', { numberOfKeys: 1, lua: PUSH })
   const instance = randomUUID()
   const durationMs = rule.duration * 1000
   /** Entries whose `mine` changed since it was last sent (or whose push failed). */
@@ -84,11 +90,10 @@ export function createSyncedLimiter(client: Redis, prefix: string, rule: RateLim
     syncing = true
     try {
       const now = Date.now()
-      const batch: [Entry, number][] = []
-      const pipeline = client.pipeline()
+      const batch: [Entry, number, Promise<number>][] = []
       const push = (entry: Entry) => {
-        pipeline.pushWindowCount(redisKey(entry), instance, entry.mine, Math.max(1, (entry.window + 1) * durationMs - now) + 1_000)
-        batch.push([entry, entry.mine])
+        const ttlMs = Math.max(1, (entry.window + 1) * durationMs - now) + 1_000
+        batch.push([entry, entry.mine, client.pushWindowCount(redisKey(entry), instance, entry.mine, ttlMs)])
       }
       // Keys with new requests; then keys used lately, most recent first, so that their next
       // request is not judged on an old count of the others'.
@@ -106,11 +111,12 @@ export function createSyncedLimiter(client: Redis, prefix: string, rule: RateLim
         lastSynced = now
         return
       }
-      const results = await pipeline.exec().catch(() => null)
+      const results = await Promise.allSettled(batch.map(([, , answer]) => answer))
       let failed = false
       batch.forEach(([entry, sent], i) => {
-        const [err, sum] = results?.[i] ?? [new Error('no answer')]
-        if (err || typeof sum !== 'number') {
+        const result = results[i]!
+        const sum = result.status === 'fulfilled' ? result.value : undefined
+        if (typeof sum !== 'number') {
           failed = true
           if (entries.peek(entry.key) === entry) dirty.add(entry) // again next tick: setting a total twice is harmless
           return

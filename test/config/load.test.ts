@@ -28,7 +28,7 @@ describe('config loading', () => {
 
   it('refuses several workers without a shared key and store, and an admin port on the listener\'s', async () => {
     expect(await problemsOf('server: { workers: 2 }')).toEqual([
-      'line 1: server.workers: 2 workers need signing.keyFile and a shared store (store.redis): each worker would otherwise sign with its own key and count in its own memory',
+      'line 1: server.workers: 2 workers need signing.keyFile and a shared store (store.redis, store.sentinels or store.cluster): each worker would otherwise sign with its own key and count in its own memory',
     ])
     expect(await problemsOf('server: { workers: auto, port: 8080 }\nadmin: { port: 8080 }')).toEqual(
       expect.arrayContaining(['line 2: admin.port: must differ from the listener\'s port (8080)']),
@@ -184,11 +184,60 @@ authorize: { paths: ["/o/authorize#x"] }`)
     const yaml = 'store:\n  redis: ${REDIS_URL:-}'
     expect((await parseConfig(yaml, FILE, {})).store).toEqual({ redis: undefined, onRedisError: 'insurance' })
     expect((await parseConfig(yaml, FILE, { REDIS_URL: '' })).store.redis).toBeUndefined()
-    expect((await parseConfig(yaml, FILE, { REDIS_URL: 'redis://10.1.1.1:6379' })).store.redis).toBe('redis://10.1.1.1:6379')
-    expect((await parseConfig('store: { redis: "redis://a:1" }', FILE, { REDIS_URL: 'redis://b:2' })).store.redis).toBe('redis://b:2')
+    expect((await parseConfig(yaml, FILE, { REDIS_URL: 'redis://10.1.1.1:6379' })).store.redis).toEqual({ mode: 'server', url: 'redis://10.1.1.1:6379' })
+    expect((await parseConfig('store: { redis: "redis://a:1" }', FILE, { REDIS_URL: 'redis://b:2' })).store.redis).toEqual({ mode: 'server', url: 'redis://b:2' })
     expect(await problemsOf('store: { redis: "http://x" }')).toEqual(['line 1: store.redis: must be a redis:// or rediss:// URL'])
     // From the environment, the variable is to blame, not a line of the file.
     expect(await problemsOf('server:\n  port: 1\nstore: {}', { REDIS_URL: 'http://x' })).toEqual(['environment variable REDIS_URL: must be a redis:// or rediss:// URL'])
+  })
+
+  it('takes Redis Sentinel and Redis Cluster nodes, with secrets from the environment', async () => {
+    const sentinels = await parseConfig(
+      ['store:', '  sentinels:', '    masterName: gatehouse', '    nodes: [10.0.0.1:26379, "[fd00::2]:26379"]', '    password: ${REDIS_PASSWORD}', '    sentinelPassword: ${SENTINEL_PASSWORD:-}', '    tls: true'].join('\n'),
+      FILE,
+      { REDIS_PASSWORD: 'pw' },
+    )
+    expect(sentinels.store.redis).toEqual({
+      mode: 'sentinels',
+      masterName: 'gatehouse',
+      nodes: [{ host: '10.0.0.1', port: 26379 }, { host: 'fd00::2', port: 26379 }],
+      username: undefined,
+      password: 'pw',
+      sentinelPassword: undefined, // empty counts as none
+      tls: true,
+    })
+    const cluster = await parseConfig('store:\n  cluster: { nodes: [redis-0.redis:6379, redis-1.redis:6379], username: gatehouse, password: pw }', FILE, {})
+    expect(cluster.store.redis).toEqual({
+      mode: 'cluster',
+      nodes: [{ host: 'redis-0.redis', port: 6379 }, { host: 'redis-1.redis', port: 6379 }],
+      username: 'gatehouse',
+      password: 'pw',
+      tls: false,
+    })
+  })
+
+  it('takes one of store.redis, store.sentinels and store.cluster, and names the ones given', async () => {
+    expect(await problemsOf('store:\n  redis: redis://a:1\n  cluster: { nodes: [a:1] }')).toEqual([
+      'line 2: store: give one of store.redis, store.sentinels and store.cluster, not store.redis and store.cluster',
+    ])
+    expect(await problemsOf('store:\n  sentinels: { masterName: m, nodes: [a:1] }\n  cluster: { nodes: [a:1] }')).toEqual([
+      'line 2: store: give one of store.redis, store.sentinels and store.cluster, not store.sentinels and store.cluster',
+    ])
+    // An empty store.redis (REDIS_URL unset) is no Redis at all, but REDIS_URL itself counts.
+    expect((await parseConfig('store:\n  redis: ${REDIS_URL:-}\n  cluster: { nodes: [a:1] }', FILE, {})).store.redis).toMatchObject({ mode: 'cluster' })
+    expect(await problemsOf('store:\n  cluster: { nodes: [a:1] }', { REDIS_URL: 'redis://b:2' })).toEqual([
+      'environment variable REDIS_URL: give one of store.redis, store.sentinels and store.cluster, not REDIS_URL and store.cluster',
+    ])
+  })
+
+  it('names a Redis node that is not host:port', async () => {
+    expect(await problemsOf('store:\n  cluster:\n    nodes: [10.0.0.1, "10.0.0.2:70000", "::1:6379"]\n    pasword: x')).toEqual([
+      'line 4: store.cluster.pasword: unknown key (did you mean password?)',
+      'line 3: store.cluster.nodes[0]: must be host:port (IPv6: [::1]:6379)',
+      'line 3: store.cluster.nodes[2]: must be host:port (IPv6: [::1]:6379)',
+    ])
+    expect(await problemsOf('store:\n  sentinels:\n    masterName: m\n    nodes: ["10.0.0.2:70000"]')).toEqual(['line 4: store.sentinels.nodes[0]: "10.0.0.2:70000": the port must be 1 to 65535'])
+    expect(await problemsOf('store:\n  sentinels: { nodes: [a:1] }')).toEqual(['line 2: store.sentinels: missing required key "masterName"'])
   })
 
   it('checks allowIps and rateLimit on routes and clients', async () => {
