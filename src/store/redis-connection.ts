@@ -84,13 +84,16 @@ export function createRedisClient(connection: RedisConnection): RedisClient {
  * cluster subscriber moves to another node silently, so a caller could not tell.)
  */
 export function subscriberFactory(connection: RedisConnection, client: RedisClient): () => Redis {
-  if (connection.mode !== 'cluster') return () => (client as Redis).duplicate()
+  // autoResubscribe off: revocations.ts subscribes on every 'ready' itself, with its promise
+  // handled; ioredis' own resubscription leaves its promise unhandled, and a connection killed
+  // just after it is ready rejected it (MaxRetriesPerRequestError) as an unhandled rejection.
+  if (connection.mode !== 'cluster') return () => (client as Redis).duplicate({ autoResubscribe: false })
   const cluster = client as Cluster
   return () => {
     const known = cluster.nodes('all').map((node) => ({ host: node.options.host, port: node.options.port }))
     const candidates = known.length > 0 ? known : connection.nodes
     const { host, port } = candidates[Math.floor(Math.random() * candidates.length)]!
     const options = redisOptions(connection).redisOptions!
-    return new Redis({ ...options, host, port, retryStrategy: () => null })
+    return new Redis({ ...options, host, port, retryStrategy: () => null, autoResubscribe: false })
   }
 }
