@@ -52,6 +52,22 @@ export function createMetrics(store: Store, pools?: Pools): Metrics {
     },
   })
   const reloads = new Counter({ name: 'gatehouse_config_reloads_total', help: 'Config reloads, by result (a failure leaves the live config serving)', labelNames: ['result'], registers })
+  // The store's own counts, turned into counters at each scrape.
+  const storeCounter = (name: string, help: string, read: () => number) => {
+    let counted = 0
+    new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        const now = read()
+        this.inc(now - counted)
+        counted = now
+      },
+    })
+  }
+  storeCounter('gatehouse_store_outages_total', 'Times the store (Redis) became unreachable, each outage once', () => store.failures.outages)
+  storeCounter('gatehouse_store_errors_total', 'Store commands that failed (then onRedisError applied)', () => store.failures.errors)
   // Across workers, each version that some worker serves shows 1; the loaded time is the oldest.
   const configInfo = new Gauge({ name: 'gatehouse_config_info', help: 'The live config: 1, labelled with its version (the first 12 hex digits of its SHA-256)', labelNames: ['version'], registers, aggregator: 'max' })
   const configLoadedAt = new Gauge({ name: 'gatehouse_config_loaded_timestamp_seconds', help: 'When the live config went live', registers, aggregator: 'min' })

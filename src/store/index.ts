@@ -31,6 +31,8 @@ export interface Store {
   readonly kind: 'memory' | 'redis'
   /** False while the backing store is unreachable (limits then follow store.onRedisError). */
   readonly ready: boolean
+  /** Since start: outages (each counted once, however long), and commands that failed (metrics). */
+  readonly failures: { readonly outages: number; readonly errors: number }
   /**
    * A limiter whose keys live under `name` (e.g. "route:orders:ip"), apart from every other's.
    * `proxied`: a route's or client's limit, never rewarded, so a key over its limit is refused from

@@ -16,7 +16,8 @@ const toState = (rule: RateLimitRule, res: RateLimiterRes, allowed: boolean): Li
 const storeFailed = (cause: unknown) =>
   new GatehouseError('service_unavailable', 'the rate limit store is unavailable', { reason: 'store_unavailable', cause })
 
-export function adaptLimiter(limiter: RateLimiterAbstract, rule: RateLimitRule, insurance: Limiter | undefined): Limiter {
+/** `onError`: told of each store failure, whether the insurance limiter answers or not. */
+export function adaptLimiter(limiter: RateLimiterAbstract, rule: RateLimitRule, insurance: Limiter | undefined, onError: () => void = () => undefined): Limiter {
   return {
     rule,
     async consume(key) {
@@ -24,6 +25,7 @@ export function adaptLimiter(limiter: RateLimiterAbstract, rule: RateLimitRule, 
         return toState(rule, await limiter.consume(key), true)
       } catch (err) {
         if (err instanceof RateLimiterRes) return toState(rule, err, false)
+        onError()
         if (insurance) return insurance.consume(key)
         throw storeFailed(err)
       }
@@ -32,6 +34,7 @@ export function adaptLimiter(limiter: RateLimiterAbstract, rule: RateLimitRule, 
       try {
         await limiter.reward(key)
       } catch (err) {
+        onError()
         if (insurance) return insurance.reward(key)
         throw storeFailed(err)
       }

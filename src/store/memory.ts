@@ -23,6 +23,7 @@ export function createMemoryStore(): Store {
   return {
     kind: 'memory',
     ready: true,
+    failures: { outages: 0, errors: 0 },
     limiter: (_name, rule) => createMemoryLimiter(rule), // a limiter per name: keys never meet
     async put(key, value, ttlSeconds) {
       entries.set(key, { value, expiresAt: Date.now() + ttlSeconds * 1000 })

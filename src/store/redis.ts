@@ -51,9 +51,11 @@ export function createRedisStore({ redis, onRedisError, log, keyPrefix = 'gateho
   // the connection closes (or, at start, fails); ioredis reports errors only on reconnecting.
   let down = false
   let closing = false
+  const failures = { outages: 0, errors: 0 }
   const outage = (cause: string) => {
     if (down || closing) return
     down = true
+    failures.outages++
     log.warn(
       { cause, onRedisError },
       onRedisError === 'insurance'
@@ -74,11 +76,13 @@ export function createRedisStore({ redis, onRedisError, log, keyPrefix = 'gateho
   const synced: SyncedLimiter[] = []
 
   const fail = (err: unknown): never => {
+    failures.errors++
     throw stateUnavailable(err)
   }
 
   return {
     kind: 'redis',
+    failures,
     get ready() {
       return client.status === 'ready' && revocations.current
     },
@@ -98,7 +102,7 @@ export function createRedisStore({ redis, onRedisError, log, keyPrefix = 'gateho
         // already refused costs no Redis call. Bound: a key enters only after `points` requests.
         ...(proxied ? { inMemoryBlockOnConsumed: rule.points + 1 } : {}),
       })
-      return adaptLimiter(limiter, rule, onRedisError === 'insurance' ? createMemoryLimiter(rule) : undefined)
+      return adaptLimiter(limiter, rule, onRedisError === 'insurance' ? createMemoryLimiter(rule) : undefined, () => failures.errors++)
     },
     async put(key, value, ttlSeconds) {
       await client.set(`${keyPrefix}:${key}`, value, 'EX', Math.max(1, Math.ceil(ttlSeconds))).catch(fail)

@@ -69,16 +69,21 @@ routes: [{ id: all, path: /, upstream: "${slow.url}", auth: [] }]
     const redis: RedisServer = await startRedis()
     const gw = await startGateway(`
 store: { redis: "${redis.url}", onRedisError: deny }
-routes: [{ id: all, path: /, upstream: "${slow.url}", auth: [] }]
+routes: [{ id: all, path: /, upstream: "${slow.url}", auth: [], rateLimit: { points: 100, duration: 60, by: ip } }]
 `)
+    const counted = async (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec((await rawRequest(gw.url, '/metrics')).text)?.[1])
     try {
       for (let i = 0; i < 100 && !gw.gateway.store.ready; i++) await sleep(20)
       expect((await rawRequest(gw.url, '/readyz')).status).toBe(200)
+      expect([await counted('gatehouse_store_outages_total'), await counted('gatehouse_store_errors_total')]).toEqual([0, 0])
       await redis.stop()
       await sleep(100)
       const down = await rawRequest(gw.url, '/readyz')
       expect([down.status, down.json().reason, down.headers['retry-after']]).toEqual([503, 'redis_unavailable', '5'])
       expect((await rawRequest(gw.url, '/healthz')).status).toBe(200) // alive all the same
+      expect((await rawRequest(gw.url, '/limited')).status).toBe(503) // a limit it cannot count
+      expect(await counted('gatehouse_store_outages_total')).toBe(1) // one outage, however many attempts
+      expect(await counted('gatehouse_store_errors_total')).toBeGreaterThanOrEqual(1)
       await redis.start()
       for (let i = 0; i < 100 && !gw.gateway.store.ready; i++) await sleep(20)
       expect((await rawRequest(gw.url, '/readyz')).status).toBe(200)
