@@ -47,7 +47,8 @@ async function main() {
   console.log(`${file}: ${busy} busy samples of ${total}\n\nby owner (self time):`)
   for (const [k, n] of tally((n) => owner(n.callFrame.url, n.callFrame.functionName)).slice(0, Number(top))) console.log(`${pct(n)}  ${k}`)
   console.log('\nby function (self time):')
-  const fn = (n: ProfileNode) => `${n.callFrame.functionName || '(anonymous)'}  ${owner(n.callFrame.url, n.callFrame.functionName)}:${n.callFrame.lineNumber + 1}`
+  const fn = (n: ProfileNode) =>
+    `${n.callFrame.functionName || '(anonymous)'}  ${owner(n.callFrame.url, n.callFrame.functionName)}:${n.callFrame.lineNumber + 1}`
   for (const [k, n] of tally(fn).slice(0, Number(top))) console.log(`${pct(n)}  ${k}`)
 
   // Inclusive time of our own functions: what each costs with everything it calls.

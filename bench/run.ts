@@ -29,7 +29,13 @@ const has = (cmd: string, arg = '-v') => spawnSync(cmd, [arg], { stdio: 'ignore'
 
 async function waitFor(url: string, init: RequestInit = {}): Promise<void> {
   for (let i = 0; i < 200; i++) {
-    if (await fetch(url, init).then(() => true, () => false)) return
+    if (
+      await fetch(url, init).then(
+        () => true,
+        () => false,
+      )
+    )
+      return
     await sleep(50)
   }
   throw new Error(`${url} did not come up`)
@@ -62,7 +68,12 @@ async function load(url: string, headers: Record<string, string>, method = 'GET'
   if (has('wrk', '--version')) {
     const dir = await mkdtemp(join(tmpdir(), 'bench-'))
     const script = join(dir, 'req.lua')
-    await writeFile(script, `wrk.method = ${JSON.stringify(method)}\n${body ? `wrk.body = ${JSON.stringify(body)}\n` : ''}${Object.entries(headers).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`).join('\n')}\n`)
+    await writeFile(
+      script,
+      `wrk.method = ${JSON.stringify(method)}\n${body ? `wrk.body = ${JSON.stringify(body)}\n` : ''}${Object.entries(headers)
+        .map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`)
+        .join('\n')}\n`,
+    )
     // Not execFileSync: the upstream runs in this process and must keep answering meanwhile.
     const out = await new Promise<string>((resolve, reject) => {
       const proc = spawn('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-s', script, url], { stdio: ['ignore', 'pipe', 'inherit'] })
@@ -80,12 +91,25 @@ async function load(url: string, headers: Record<string, string>, method = 'GET'
       p50: ms(/\s50%\s+(\S+)/.exec(out)?.[1]),
       p99: ms(/\s99%\s+(\S+)/.exec(out)?.[1]),
       requests: Number(/(\d+) requests in/.exec(out)![1]),
-      failed: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0) + Number(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)?.slice(1).reduce((a, b) => a + Number(b), 0) ?? 0),
+      failed:
+        Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0) +
+        Number(
+          /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/
+            .exec(out)
+            ?.slice(1)
+            .reduce((a, b) => a + Number(b), 0) ?? 0,
+        ),
     }
   }
   const { default: autocannon } = await import('autocannon')
   const result = await autocannon({ url, connections: CONNECTIONS, duration: seconds, method: method as 'GET', headers, ...(body ? { body } : {}) })
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, requests: result.requests.total, failed: result.non2xx + result.errors + result.timeouts }
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    requests: result.requests.total,
+    failed: result.non2xx + result.errors + result.timeouts,
+  }
 }
 
 function nginxConfig(dir: string, port: number, upstreamPort: number): string {
@@ -127,7 +151,14 @@ async function main() {
   if (!tools.redis) throw new Error('redis-server is needed for the rate-limit scenario (apt-get install redis-server)')
 
   const dir = await mkdtemp(join(tmpdir(), 'gatehouse-bench-'))
-  const [upstreamPort, redisPort, gatewayPort, bigPort, nginxPort, floorPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort()])
+  const [upstreamPort, redisPort, gatewayPort, bigPort, nginxPort, floorPort] = await Promise.all([
+    freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+  ])
   const upstream = createServer({ keepAliveTimeout: 60_000 }, (_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': '11' }).end('{"ok":true}')
   })
@@ -183,7 +214,9 @@ ${bigRoutes}
   const bigGateway = await startGateway(join(dir, 'big.yaml'), bigPort)
 
   // The floor: what a Node proxy that does nothing but forward costs (bench/floor.ts).
-  const floor = spawn(process.execPath, ['--max-semi-space-size=16', 'dist-scripts/bench/floor.js', String(floorPort), `http://127.0.0.1:${upstreamPort}`], { stdio: ['ignore', 'ignore', 'inherit'] })
+  const floor = spawn(process.execPath, ['--max-semi-space-size=16', 'dist-scripts/bench/floor.js', String(floorPort), `http://127.0.0.1:${upstreamPort}`], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  })
   await waitFor(`http://127.0.0.1:${floorPort}/`)
 
   let nginx: ChildProcess | undefined
@@ -193,7 +226,10 @@ ${bigRoutes}
     await waitFor(`http://127.0.0.1:${nginxPort}/`)
   }
   const nginxPids = async () => {
-    const children = execFileSync('ps', ['-o', 'pid=', '--ppid', String(nginx!.pid)], { encoding: 'utf8' }).split('\n').map(Number).filter(Boolean)
+    const children = execFileSync('ps', ['-o', 'pid=', '--ppid', String(nginx!.pid)], { encoding: 'utf8' })
+      .split('\n')
+      .map(Number)
+      .filter(Boolean)
     return [nginx!.pid!, ...children]
   }
 
@@ -229,8 +265,22 @@ ${bigRoutes}
     { name: 'gatehouse, Bearer + Redis rate limit', url: `${g}/limited/x`, headers: bearer, pids: gw, gateway: true },
     { name: 'gatehouse, Bearer + Redis rate limit, syncMs: 100', url: `${g}/synced/x`, headers: bearer, pids: gw, gateway: true },
     { name: 'gatehouse, HTTP Basic', url: `${g}/basic/x`, headers: basic, pids: gw, gateway: true },
-    { name: 'gatehouse, token endpoint (client_credentials, Basic)', url: `${g}/oauth/token`, method: 'POST', headers: { ...basic, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials', pids: gw, gateway: true },
-    { name: 'gatehouse, Bearer, 1,000 routes and 10,000 clients', url: `http://127.0.0.1:${bigPort}/bearer/x`, headers: bigBearer, pids: async () => [bigGateway.proc.pid!], gateway: true },
+    {
+      name: 'gatehouse, token endpoint (client_credentials, Basic)',
+      url: `${g}/oauth/token`,
+      method: 'POST',
+      headers: { ...basic, 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'grant_type=client_credentials',
+      pids: gw,
+      gateway: true,
+    },
+    {
+      name: 'gatehouse, Bearer, 1,000 routes and 10,000 clients',
+      url: `http://127.0.0.1:${bigPort}/bearer/x`,
+      headers: bigBearer,
+      pids: async () => [bigGateway.proc.pid!],
+      gateway: true,
+    },
   ]
 
   const scenarios = allScenarios.filter((s) => !s.gateway || !ONLY || ONLY.test(s.name))
@@ -242,9 +292,11 @@ ${bigRoutes}
       const pids = await s.pids()
       const before = await cpuSeconds(pids)
       const run = await load(s.url, s.headers ?? {}, s.method, s.body)
-      const cpuUs = ((await cpuSeconds(pids)) - before) * 1e6 / Math.max(1, run.requests)
+      const cpuUs = (((await cpuSeconds(pids)) - before) * 1e6) / Math.max(1, run.requests)
       runs.set(s.name, [...(runs.get(s.name) ?? []), { ...run, cpuUs }])
-      console.log(`round ${round + 1}: ${s.name}: ${run.rps.toFixed(0)} req/s, p50 ${run.p50.toFixed(2)} ms, p99 ${run.p99.toFixed(2)} ms, ${cpuUs.toFixed(1)} µs CPU/req${run.failed ? `, ${run.failed} failed` : ''}`)
+      console.log(
+        `round ${round + 1}: ${s.name}: ${run.rps.toFixed(0)} req/s, p50 ${run.p50.toFixed(2)} ms, p99 ${run.p99.toFixed(2)} ms, ${cpuUs.toFixed(1)} µs CPU/req${run.failed ? `, ${run.failed} failed` : ''}`,
+      )
     }
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!

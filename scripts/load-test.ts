@@ -57,7 +57,13 @@ routes:
   const gateway = spawn(process.execPath, ['dist/bin.js', '--config', configFile], { stdio: ['ignore', 'inherit', 'inherit'] })
   const base = `http://127.0.0.1:${gatewayPort}`
   for (let i = 0; i < 100; i++) {
-    if (await fetch(`${base}/.well-known/jwks.json`).then((r) => r.ok, () => false)) break
+    if (
+      await fetch(`${base}/.well-known/jwks.json`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      break
     await sleep(100)
   }
   const token = async (id: string, secret: string) => {
@@ -72,22 +78,34 @@ routes:
   await sleep(500)
   const before = await footprint(gateway.pid!)
 
-  const run = (title: string, requests: autocannon.Request[], connections: number) =>
-    autocannon({ title, url: base, connections, duration: SECONDS, requests })
+  const run = (title: string, requests: autocannon.Request[], connections: number) => autocannon({ title, url: base, connections, duration: SECONDS, requests })
   const basicApp = 'Basic ' + Buffer.from('app:app-secret').toString('base64')
   const runs = Promise.all([
     run('valid bearer', [{ method: 'GET', path: '/api/items', headers: { authorization: `Bearer ${appToken}` } }], 8),
     run('valid basic', [{ method: 'GET', path: '/basic/items', headers: { authorization: basicApp } }], 4),
-    run('invalid', [
-      { method: 'GET', path: '/api/items', headers: { authorization: 'Bearer not-a-token' } },
-      { method: 'GET', path: '/api/items' },
-      { method: 'GET', path: '/api/%2e%2e/admin' },
-      { method: 'POST', path: '/oauth/token', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials&client_id=app&client_secret=wrong' },
-    ], 2),
-    run('over limit', [
-      { method: 'GET', path: '/api/items', headers: { authorization: `Bearer ${cappedToken}` } },
-      { method: 'GET', path: '/open/x' },
-    ], 2),
+    run(
+      'invalid',
+      [
+        { method: 'GET', path: '/api/items', headers: { authorization: 'Bearer not-a-token' } },
+        { method: 'GET', path: '/api/items' },
+        { method: 'GET', path: '/api/%2e%2e/admin' },
+        {
+          method: 'POST',
+          path: '/oauth/token',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: 'grant_type=client_credentials&client_id=app&client_secret=wrong',
+        },
+      ],
+      2,
+    ),
+    run(
+      'over limit',
+      [
+        { method: 'GET', path: '/api/items', headers: { authorization: `Bearer ${cappedToken}` } },
+        { method: 'GET', path: '/open/x' },
+      ],
+      2,
+    ),
   ])
   // Half-way through: Redis goes away for three seconds, then comes back empty.
   await sleep((SECONDS * 1000) / 2)
@@ -106,12 +124,20 @@ routes:
   console.log('| mix | connections | requests | req/s | p99 ms | status codes | errors |')
   console.log('| --- | --- | --- | --- | --- | --- | --- |')
   for (const r of results) {
-    const codes = Object.entries(r.statusCodeStats ?? {}).map(([code, { count }]) => `${code}: ${count}`).join(', ')
-    const fivexx = Object.entries(r.statusCodeStats ?? {}).filter(([code]) => code.startsWith('5')).reduce((n, [, { count }]) => n + (count ?? 0), 0)
+    const codes = Object.entries(r.statusCodeStats ?? {})
+      .map(([code, { count }]) => `${code}: ${count}`)
+      .join(', ')
+    const fivexx = Object.entries(r.statusCodeStats ?? {})
+      .filter(([code]) => code.startsWith('5'))
+      .reduce((n, [, { count }]) => n + (count ?? 0), 0)
     failures += fivexx + r.errors + r.timeouts
-    console.log(`| ${r.title} | ${r.connections} | ${r.requests.total} | ${Math.round(r.requests.average)} | ${r.latency.p99} | ${codes} | ${r.errors + r.timeouts} |`)
+    console.log(
+      `| ${r.title} | ${r.connections} | ${r.requests.total} | ${Math.round(r.requests.average)} | ${r.latency.p99} | ${codes} | ${r.errors + r.timeouts} |`,
+    )
   }
-  console.log(`\ngateway RSS: ${Math.round(before.rssKiB / 1024)} MiB before, ${Math.round(after.rssKiB / 1024)} MiB after; open sockets: ${before.sockets} before, ${after.sockets} 12 s after`)
+  console.log(
+    `\ngateway RSS: ${Math.round(before.rssKiB / 1024)} MiB before, ${Math.round(after.rssKiB / 1024)} MiB after; open sockets: ${before.sockets} before, ${after.sockets} 12 s after`,
+  )
   if (after.sockets > before.sockets + 2) {
     console.error(`FAILED: ${after.sockets - before.sockets} more sockets open than before the run`)
     failures++

@@ -13,7 +13,9 @@ export async function freePort(): Promise<number> {
 
 /** A redis-server on 127.0.0.1:`port` that keeps nothing on disk, once it accepts connections. */
 export function startRedis(port: number, extraArgs: string[] = []): Promise<ChildProcess> {
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extraArgs], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extraArgs], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
   return new Promise((resolve, reject) => {
     let out = ''
     proc.stdout.on('data', (d: Buffer) => {

@@ -166,11 +166,28 @@ async function main() {
 
     // A node alone never learns its address from a peer: it is told it, or it names none.
     const clusterPort = await freePort()
-    servers.push(await startRedis(clusterPort, ['--dir', dir, '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'), '--cluster-announce-ip', '127.0.0.1']))
+    servers.push(
+      await startRedis(clusterPort, [
+        '--dir',
+        dir,
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        join(dir, 'nodes.conf'),
+        '--cluster-announce-ip',
+        '127.0.0.1',
+      ]),
+    )
     const nodeAdmin = new Redis(clusterPort, '127.0.0.1')
     await nodeAdmin.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383')
     while (!String(await nodeAdmin.call('CLUSTER', 'INFO')).includes('cluster_state:ok')) await sleep(50)
-    const clusterConnection: RedisConnection = { mode: 'cluster', nodes: [{ host: '127.0.0.1', port: clusterPort }], username: undefined, password: undefined, tls: false }
+    const clusterConnection: RedisConnection = {
+      mode: 'cluster',
+      nodes: [{ host: '127.0.0.1', port: clusterPort }],
+      username: undefined,
+      password: undefined,
+      tls: false,
+    }
     results.push(['a cluster node', await measure(clusterConnection, nodeAdmin)])
     nodeAdmin.disconnect()
 

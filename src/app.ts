@@ -109,7 +109,12 @@ export async function buildApp(config: GatehouseConfig, parts: RuntimeParts): Pr
     reply.header('x-request-id', request.id)
     // Shutting down: in-flight requests finish, new ones go elsewhere (probes still get answers).
     if (lifecycle.draining && !ownPaths.has(request.url)) {
-      return done(new GatehouseError('service_unavailable', 'the gateway is shutting down', { reason: 'shutting_down', headers: { 'retry-after': '5', connection: 'close' } }))
+      return done(
+        new GatehouseError('service_unavailable', 'the gateway is shutting down', {
+          reason: 'shutting_down',
+          headers: { 'retry-after': '5', connection: 'close' },
+        }),
+      )
     }
     // Node keeps the first of two Authorization headers; an upstream or a proxy in front of us may
     // keep the last. A request that sends two is refused rather than read two ways.
@@ -134,7 +139,9 @@ export async function buildApp(config: GatehouseConfig, parts: RuntimeParts): Pr
     request.log.info({ req: request, status: 499, ...request.audit, reason: request.audit?.reason ?? 'client_aborted' }, 'request aborted')
   })
   app.setErrorHandler(errorHandler())
-  app.setNotFoundHandler((request, reply) => sendError(request, reply, new GatehouseError('not_found', 'no route matches this request', { reason: 'no_route' })))
+  app.setNotFoundHandler((request, reply) =>
+    sendError(request, reply, new GatehouseError('not_found', 'no route matches this request', { reason: 'no_route' })),
+  )
 
   const clients = () => config.clients
   const users = () => config.users
@@ -225,8 +232,12 @@ export async function buildApp(config: GatehouseConfig, parts: RuntimeParts): Pr
       }),
       basic: basicAuthenticator({ verifyClient }),
     },
-    routeLimiters: new Map(config.routes.flatMap((r) => (r.rateLimit ? [[r.id, limiter(`route:${r.id}:${r.rateLimit.by}`, r.rateLimit, { proxied: true })]] : []))),
-    clientLimiters: new Map([...config.clients.values()].flatMap((c) => (c.rateLimit ? [[c.id, limiter(`client:${c.id}`, c.rateLimit, { proxied: true })]] : []))),
+    routeLimiters: new Map(
+      config.routes.flatMap((r) => (r.rateLimit ? [[r.id, limiter(`route:${r.id}:${r.rateLimit.by}`, r.rateLimit, { proxied: true })]] : [])),
+    ),
+    clientLimiters: new Map(
+      [...config.clients.values()].flatMap((c) => (c.rateLimit ? [[c.id, limiter(`client:${c.id}`, c.rateLimit, { proxied: true })]] : [])),
+    ),
   })
   const { forwarding } = parts
   await app.register(async (proxy) => {
@@ -249,9 +260,17 @@ export async function buildApp(config: GatehouseConfig, parts: RuntimeParts): Pr
  * Envoy's admin port and Kong's status API). Built beside buildApp's, from the same config.
  */
 export async function buildAdminApp(config: GatehouseConfig, parts: RuntimeParts): Promise<FastifyInstance> {
-  const app = fastify({ loggerInstance: parts.log, logController: new LogController({ disableRequestLogging: true }), genReqId: requestId, requestIdHeader: false, return503OnClosing: false })
+  const app = fastify({
+    loggerInstance: parts.log,
+    logController: new LogController({ disableRequestLogging: true }),
+    genReqId: requestId,
+    requestIdHeader: false,
+    return503OnClosing: false,
+  })
   app.setErrorHandler(errorHandler())
-  app.setNotFoundHandler((request, reply) => sendError(request, reply, new GatehouseError('not_found', 'the admin listener serves health and metrics only', { reason: 'no_route' })))
+  app.setNotFoundHandler((request, reply) =>
+    sendError(request, reply, new GatehouseError('not_found', 'the admin listener serves health and metrics only', { reason: 'no_route' })),
+  )
   registerHealth(app, config, parts.store, parts.lifecycle, parts.loadedAt)
   registerMetrics(app, config, parts.metrics, { allowIps: undefined, resolveClientAddress: parts.resolveClientAddress })
   await app.ready()

@@ -64,8 +64,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     else if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
       const { address, port } = err as { address?: string; port?: number }
       io.stderr.write(`gatehouse: ${address}:${port} is already in use by another process; set PORT=... or server.port in the config to listen elsewhere\n`)
-    }
-    else if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) io.stderr.write(`${(err as Error).message}\n\n${USAGE}`)
+    } else if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) io.stderr.write(`${(err as Error).message}\n\n${USAGE}`)
     else io.stderr.write(`gatehouse: ${(err as Error).message}\n`)
     return 1
   }
@@ -98,14 +97,22 @@ async function hashSecretCommand(args: readonly string[], io: CliIo): Promise<nu
     return 1
   }
   if (values.generated && secret.length < MIN_GENERATED_LENGTH) {
-    io.stderr.write(`gatehouse hash-secret: --generated is for machine-made secrets of ${MIN_GENERATED_LENGTH} characters or more; this one has ${secret.length}: hash it without --generated (scrypt)\n`)
+    io.stderr.write(
+      `gatehouse hash-secret: --generated is for machine-made secrets of ${MIN_GENERATED_LENGTH} characters or more; this one has ${secret.length}: hash it without --generated (scrypt)\n`,
+    )
     return 1
   }
   io.stdout.write((values.generated ? hashGeneratedSecret(secret) : await hashSecret(secret)) + '\n')
   return 0
 }
 
-const list = (value: string | undefined) => (value ? value.split(',').map((s) => s.trim()).filter(Boolean) : [])
+const list = (value: string | undefined) =>
+  value
+    ? value
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : []
 
 async function newClient(args: readonly string[], io: CliIo): Promise<number> {
   const { values } = parseArgs({
@@ -128,7 +135,7 @@ async function newClient(args: readonly string[], io: CliIo): Promise<number> {
   ]
   // The secret goes to stderr: the entry on stdout can be appended to a config without it.
   io.stderr.write(`client secret for "${values.id}", shown once (give it to the client; it is stored nowhere): ${secret}\n`)
-  io.stderr.write('add the entry below under `clients:` in the config file (it is indented as the example config\'s entries are)\n')
+  io.stderr.write("add the entry below under `clients:` in the config file (it is indented as the example config's entries are)\n")
   io.stdout.write(lines.map((line) => `  ${line}`).join('\n') + '\n')
   return 0
 }

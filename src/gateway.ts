@@ -88,9 +88,7 @@ export async function createGateway(config: GatehouseConfig, options: GatewayOpt
   // server.logLevel applies on every reload, unless the caller chose a level (or no logs).
   const levelFromConfig = options.logger === undefined || (options.logger !== false && options.logger.level === undefined)
 
-  const store: Store = config.store.redis
-    ? createRedisStore({ redis: config.store.redis, onRedisError: config.store.onRedisError, log })
-    : createMemoryStore()
+  const store: Store = config.store.redis ? createRedisStore({ redis: config.store.redis, onRedisError: config.store.onRedisError, log }) : createMemoryStore()
   if (store.kind === 'memory') {
     log.warn('no store.redis, store.sentinels or store.cluster: rate limits are kept in this process, per instance, and reset on restart')
   }
@@ -139,7 +137,8 @@ export async function createGateway(config: GatehouseConfig, options: GatewayOpt
     if (current === undefined && options.keys) return options.keys
     if (next.signing.keyFile === undefined && current?.keys.ephemeral && current.keys.alg === next.signing.alg) return current.keys
     const keys = await loadSigningKeys(next.signing.alg, next.signing.keyFile)
-    if (keys.ephemeral) log.warn('signing.keyFile is not set: signing with an ephemeral key; tokens die with this process (make a key with `gatehouse gen-key`)')
+    if (keys.ephemeral)
+      log.warn('signing.keyFile is not set: signing with an ephemeral key; tokens die with this process (make a key with `gatehouse gen-key`)')
     return keys
   }
 

@@ -34,7 +34,10 @@ export async function startServer(configPath: string, env: Env = process.env, lo
     await gateway.close() // the store's connection and timers, so that the process can exit
     throw err
   }
-  gateway.log.info({ config: configPath, version: config.version, routes: config.routes.length, clients: config.clients.size, issuer: config.issuer }, 'gatehouse is listening')
+  gateway.log.info(
+    { config: configPath, version: config.version, routes: config.routes.length, clients: config.clients.size, issuer: config.issuer },
+    'gatehouse is listening',
+  )
 
   // The config file and the key file it names are watched (by stat, so an editor's rename or a
   // Kubernetes ConfigMap's symlink swap is seen too); a burst of changes makes one reload.

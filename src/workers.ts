@@ -41,9 +41,12 @@ export function runPrimary(config: GatehouseConfig, log: FastifyBaseLogger): voi
     for (const worker of started.keys()) worker.process.kill('SIGTERM')
     if (started.size === 0) process.exit(0)
     // Each worker cuts what is left at shutdownTimeout; a worker that hangs past it is killed.
-    setTimeout(() => {
-      for (const worker of started.keys()) worker.process.kill('SIGKILL')
-    }, (config.server.shutdownTimeout + 5) * 1000).unref()
+    setTimeout(
+      () => {
+        for (const worker of started.keys()) worker.process.kill('SIGKILL')
+      },
+      (config.server.shutdownTimeout + 5) * 1000,
+    ).unref()
   }
   process.once('SIGTERM', () => stop('SIGTERM'))
   process.once('SIGINT', () => stop('SIGINT'))

@@ -43,7 +43,7 @@ describe('gatehouse hash-secret', () => {
     expect((user + system) / 100).toBeLessThan(1_000) // µs of CPU per wrong guess (scrypt ln=15: about 100 ms)
   })
 
-  it('--generated refuses a secret too short to be machine-made: people\'s secrets get scrypt', async () => {
+  it("--generated refuses a secret too short to be machine-made: people's secrets get scrypt", async () => {
     const { code, stdout, stderr } = await run(['hash-secret', '--generated'], 'hunter2\n')
     expect(code).toBe(1)
     expect(stdout).toBe('')
@@ -89,7 +89,9 @@ describe('gatehouse check-config', () => {
     const { code, stdout, stderr } = await run(['check-config', file])
     expect(code).toBe(1)
     expect(stdout).toBe('')
-    expect(stderr).toBe(`invalid config ${file}:\n  - line 2: server.prot: unknown key (did you mean port?)\n  - line 4: routes[0]: missing required key "upstream"\n`)
+    expect(stderr).toBe(
+      `invalid config ${file}:\n  - line 2: server.prot: unknown key (did you mean port?)\n  - line 4: routes[0]: missing required key "upstream"\n`,
+    )
   })
 
   it('takes the file from GATEHOUSE_CONFIG, and names a file it cannot read', async () => {
@@ -102,7 +104,11 @@ describe('gatehouse check-config', () => {
 
 describe('gatehouse gen-key', () => {
   it('prints a private JWK with kid, alg and use, for each algorithm', async () => {
-    for (const [alg, kty] of [['ES256', 'EC'], ['RS256', 'RSA'], ['EdDSA', 'OKP']] as const) {
+    for (const [alg, kty] of [
+      ['ES256', 'EC'],
+      ['RS256', 'RSA'],
+      ['EdDSA', 'OKP'],
+    ] as const) {
       const { code, stdout } = await run(['gen-key', '--alg', alg])
       expect(code).toBe(0)
       expect(JSON.parse(stdout)).toMatchObject({ kty, alg, use: 'sig', kid: expect.any(String), d: expect.any(String) })

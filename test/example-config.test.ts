@@ -20,7 +20,7 @@ describe('the bundled example config', () => {
     expect(token.split('.')).toHaveLength(3)
   })
 
-  it('takes the demo client\'s id and secret as Basic on /basic/echo', async () => {
+  it("takes the demo client's id and secret as Basic on /basic/echo", async () => {
     const res = await rawRequest(url, '/basic/echo/hello', { headers: { authorization: basic('demo', 'demo-secret') } })
     // Authenticated, so forwarded: 502 without the demo's echo upstream on :9000, 200 with it.
     expect([200, 502]).toContain(res.status)
@@ -32,7 +32,7 @@ describe('the bundled example config', () => {
     expect(res.headers['www-authenticate']).toBe('Bearer realm="gatehouse"')
   })
 
-  it('runs the README\'s browser login flow for demo-web as alice, then refreshes', async () => {
+  it("runs the README's browser login flow for demo-web as alice, then refreshes", async () => {
     const verifier = 'readme-verifier-readme-verifier-readme-verifier'
     const challenge = createHash('sha256').update(verifier).digest('base64url')
     const { location } = await browserLogin(
@@ -44,7 +44,13 @@ describe('the bundled example config', () => {
     const tokens = await rawRequest(url, '/oauth/token', {
       method: 'POST',
       headers: form,
-      body: new URLSearchParams({ grant_type: 'authorization_code', client_id: 'demo-web', code, redirect_uri: 'http://127.0.0.1:9000/callback', code_verifier: verifier }).toString(),
+      body: new URLSearchParams({
+        grant_type: 'authorization_code',
+        client_id: 'demo-web',
+        code,
+        redirect_uri: 'http://127.0.0.1:9000/callback',
+        code_verifier: verifier,
+      }).toString(),
     })
     expect(tokens.status).toBe(200)
     const { refresh_token } = tokens.json<{ refresh_token: string }>()

@@ -325,22 +325,25 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
     } else {
       secret = await storedSecret(at(), `client "${c.id}"`, ['secretHash', 'secret'], c.secretHash, c.secret)
     }
-    clients.set(c.id, Object.freeze({
-      id: c.id,
-      name: c.name ?? c.id,
-      webOrigins: Object.freeze(webOrigins(c.webOrigins, at('webOrigins'), false)),
-      type,
-      secret,
-      grants: new Set<GrantTypeName>(c.grants ?? (type === 'public' ? ['authorization_code'] : ['client_credentials'])),
-      scopes: Object.freeze([...(c.scopes ?? [])]),
-      group: c.group,
-      redirectUris: Object.freeze([...(c.redirectUris ?? [])]),
-      allowIps: ipMatcher(c.allowIps, at('allowIps')),
-      rateLimit: rateLimit(c.rateLimit),
-      audience: c.token?.audience === 'client_id' ? c.id : (c.token?.audience ?? audience),
-      extraClaims: Object.freeze({ ...c.token?.claims }),
-      refreshWithClientCredentials: c.token?.refreshWithClientCredentials ?? false,
-    }))
+    clients.set(
+      c.id,
+      Object.freeze({
+        id: c.id,
+        name: c.name ?? c.id,
+        webOrigins: Object.freeze(webOrigins(c.webOrigins, at('webOrigins'), false)),
+        type,
+        secret,
+        grants: new Set<GrantTypeName>(c.grants ?? (type === 'public' ? ['authorization_code'] : ['client_credentials'])),
+        scopes: Object.freeze([...(c.scopes ?? [])]),
+        group: c.group,
+        redirectUris: Object.freeze([...(c.redirectUris ?? [])]),
+        allowIps: ipMatcher(c.allowIps, at('allowIps')),
+        rateLimit: rateLimit(c.rateLimit),
+        audience: c.token?.audience === 'client_id' ? c.id : (c.token?.audience ?? audience),
+        extraClaims: Object.freeze({ ...c.token?.claims }),
+        refreshWithClientCredentials: c.token?.refreshWithClientCredentials ?? false,
+      }),
+    )
     for (const name of Object.keys(c.token?.claims ?? {})) {
       if (RESERVED_CLAIMS.has(name)) problem(at('token', 'claims', name), `"${name}" is set by the gateway and cannot be configured`)
     }
@@ -374,13 +377,22 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
     if (u.passwordHash === undefined && u.password === undefined) problem(at(), 'a user needs passwordHash (or password)')
     const stored = await storedSecret(at(), `user "${u.username}"`, ['passwordHash', 'password'], u.passwordHash, u.password)
     // People choose passwords, and chosen secrets are guessable: they need scrypt's cost.
-    if (stored?.kind === 'sha256') problem(at('passwordHash'), 'a password needs a scrypt hash (`gatehouse hash-secret`); $sha256$ is only for generated client secrets')
+    if (stored?.kind === 'sha256')
+      problem(at('passwordHash'), 'a password needs a scrypt hash (`gatehouse hash-secret`); $sha256$ is only for generated client secrets')
     const password = stored?.kind === 'scrypt' ? stored : undefined
     if (password) users.set(u.username, Object.freeze({ username: u.username, password, scopes: Object.freeze([...(u.scopes ?? [])]) }))
   }
 
-  warnAboutMixedCosts('client secrets', [...clients.values()].flatMap((c) => (c.secret ? [[c.id, c.secret] as const] : [])), warnings)
-  warnAboutMixedCosts('user passwords', [...users.values()].map((u) => [u.username, u.password] as const), warnings)
+  warnAboutMixedCosts(
+    'client secrets',
+    [...clients.values()].flatMap((c) => (c.secret ? [[c.id, c.secret] as const] : [])),
+    warnings,
+  )
+  warnAboutMixedCosts(
+    'user passwords',
+    [...users.values()].map((u) => [u.username, u.password] as const),
+    warnings,
+  )
 
   const routeIds = new Set<string>()
   const routes: RouteRule[] = []
@@ -399,24 +411,26 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
     const matchPath = foldCase(path)
     const twin = routes.find((other) => other.matchPath === matchPath && other.path !== path)
     if (twin) problem(at('path'), `"${path}" differs from route "${twin.id}" only in case, and paths are matched ignoring case`)
-    routes.push(Object.freeze({
-      id: r.id,
-      path,
-      matchPath,
-      // HEAD is GET without a body (RFC 9110 §9.3.2): wherever GET is listed, HEAD is too.
-      methods: r.methods ? new Set<string>(r.methods.includes('GET') ? [...r.methods, 'HEAD'] : r.methods) : undefined,
-      upstreamOrigin: upstream?.origin ?? '',
-      upstreamHost: upstream?.host ?? '',
-      upstreamBasePath: upstream ? upstream.pathname.replace(/\/+$/, '') : '',
-      rewritePrefix,
-      auth: Object.freeze([...auth]),
-      scopes: Object.freeze([...scopes]),
-      timeoutMs: r.timeoutMs ?? DEFAULT_ROUTE_TIMEOUT_MS,
-      forwardAuthorization: r.forwardAuthorization ?? false,
-      maxBodyBytes: r.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
-      allowIps: ipMatcher(r.allowIps, at('allowIps')),
-      rateLimit: r.rateLimit ? { ...rateLimit(r.rateLimit)!, by } : undefined,
-    }))
+    routes.push(
+      Object.freeze({
+        id: r.id,
+        path,
+        matchPath,
+        // HEAD is GET without a body (RFC 9110 §9.3.2): wherever GET is listed, HEAD is too.
+        methods: r.methods ? new Set<string>(r.methods.includes('GET') ? [...r.methods, 'HEAD'] : r.methods) : undefined,
+        upstreamOrigin: upstream?.origin ?? '',
+        upstreamHost: upstream?.host ?? '',
+        upstreamBasePath: upstream ? upstream.pathname.replace(/\/+$/, '') : '',
+        rewritePrefix,
+        auth: Object.freeze([...auth]),
+        scopes: Object.freeze([...scopes]),
+        timeoutMs: r.timeoutMs ?? DEFAULT_ROUTE_TIMEOUT_MS,
+        forwardAuthorization: r.forwardAuthorization ?? false,
+        maxBodyBytes: r.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+        allowIps: ipMatcher(r.allowIps, at('allowIps')),
+        rateLimit: r.rateLimit ? { ...rateLimit(r.rateLimit)!, by } : undefined,
+      }),
+    )
   }
   // Longest prefix first; routes of one prefix stay together, in file order (stable sort).
   routes.sort((a, b) => b.matchPath.length - a.matchPath.length || (a.matchPath < b.matchPath ? -1 : a.matchPath > b.matchPath ? 1 : 0))
@@ -446,7 +460,8 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
     const path = exactPath(options.path, typeof entry === 'string' ? at : [...at, 'path'])
     if (tokenPaths.some((t) => t.path === path)) problem(at, `"${path}" is served already`)
     for (const code of Object.keys(options.errors ?? {})) {
-      if (!ERROR_CODES.includes(code as ErrorCode)) problem([...at, 'errors', code], `"${code}" is not an error the gateway answers with (${ERROR_CODES.join(', ')})`)
+      if (!ERROR_CODES.includes(code as ErrorCode))
+        problem([...at, 'errors', code], `"${code}" is not an error the gateway answers with (${ERROR_CODES.join(', ')})`)
     }
     const refreshPaths = (options.refreshPaths ?? []).map((p, j) => {
       const withWildcards = p.replace(/\/\*(?=\/|$)/g, '/x') // a whole-segment * is checked as a placeholder
@@ -461,7 +476,12 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
   // in-memory store per worker would split tokens, login forms and limits N ways.
   const workers = raw.server?.workers === 'auto' ? availableParallelism() : (raw.server?.workers ?? 1)
   if (workers > 1 && (keyFile === undefined || redis === undefined)) {
-    const missing = [keyFile === undefined ? 'signing.keyFile' : undefined, redis === undefined ? 'a shared store (store.redis, store.sentinels or store.cluster)' : undefined].filter(Boolean).join(' and ')
+    const missing = [
+      keyFile === undefined ? 'signing.keyFile' : undefined,
+      redis === undefined ? 'a shared store (store.redis, store.sentinels or store.cluster)' : undefined,
+    ]
+      .filter(Boolean)
+      .join(' and ')
     problem(['server', 'workers'], `${workers} workers need ${missing}: each worker would otherwise sign with its own key and count in its own memory`)
   }
   if (raw.admin && raw.admin.port !== 0 && raw.admin.port === port && (raw.admin.host ?? '127.0.0.1') === host) {
@@ -560,7 +580,13 @@ function redisConnection(
   }
   if (store?.cluster) {
     const c = store.cluster
-    return { mode: 'cluster', nodes: nodes(c.nodes, ['store', 'cluster', 'nodes']), username: c.username || undefined, password: c.password || undefined, tls: c.tls ?? false }
+    return {
+      mode: 'cluster',
+      nodes: nodes(c.nodes, ['store', 'cluster', 'nodes']),
+      username: c.username || undefined,
+      password: c.password || undefined,
+      tls: c.tls ?? false,
+    }
   }
   return undefined
 }

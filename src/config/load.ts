@@ -48,7 +48,10 @@ export async function parseConfig(text: string, file: string, env: Env = process
 
   const missing = interpolateEnv(doc, env)
   if (missing.length > 0) {
-    throw new ConfigError(file, missing.map((m) => `${where(m.path)}: environment variable ${m.name} is not set (use \${${m.name}:-default} for a default)`))
+    throw new ConfigError(
+      file,
+      missing.map((m) => `${where(m.path)}: environment variable ${m.name} is not set (use \${${m.name}:-default} for a default)`),
+    )
   }
 
   let data: unknown
@@ -59,7 +62,10 @@ export async function parseConfig(text: string, file: string, env: Env = process
     throw new ConfigError(file, [`the YAML cannot be read: ${(err as Error).message.split('\n')[0]}`])
   }
   if (!validateSchema(data)) {
-    throw new ConfigError(file, schemaProblems(validateSchema.errors ?? []).map((p) => `${where(p.path)}: ${p.message}`))
+    throw new ConfigError(
+      file,
+      schemaProblems(validateSchema.errors ?? []).map((p) => `${where(p.path)}: ${p.message}`),
+    )
   }
 
   const portOverride = env.PORT ? Number(env.PORT) : undefined
@@ -72,7 +78,11 @@ export async function parseConfig(text: string, file: string, env: Env = process
     redisUrlOverride: env.REDIS_URL || undefined,
     version: hash('sha256', text, 'hex').slice(0, 12),
   })
-  if (Array.isArray(result)) throw new ConfigError(file, result.map((p) => `${where(p.path)}: ${p.message}`))
+  if (Array.isArray(result))
+    throw new ConfigError(
+      file,
+      result.map((p) => `${where(p.path)}: ${p.message}`),
+    )
   return result
 }
 
@@ -171,7 +181,10 @@ function schemaProblems(errors: readonly ErrorObject[]): Problem[] {
 /** " (did you mean accessTokenTtl?)" for a key a typo or two away from a known one, else "". */
 function didYouMean(key: string, known: readonly string[]): string {
   if (known.length === 0) return ''
-  const best = closest(key.toLowerCase(), known.map((k) => k.toLowerCase()))
+  const best = closest(
+    key.toLowerCase(),
+    known.map((k) => k.toLowerCase()),
+  )
   const near = distance(key.toLowerCase(), best) <= Math.max(2, Math.floor(best.length / 4))
   return near ? ` (did you mean ${known.find((k) => k.toLowerCase() === best)}?)` : ''
 }

@@ -7,10 +7,9 @@ const closed = <T extends Parameters<typeof Type.Object>[0]>(props: T, descripti
   Type.Object(props, { additionalProperties: false, ...(description ? { description } : {}) })
 
 /** Seconds as an integer, or a string like "90s", "15m", "1h", "14d". */
-export const Duration = Type.Union(
-  [Type.Integer({ minimum: 1 }), Type.String({ pattern: '^[1-9][0-9]*[smhd]$' })],
-  { description: 'seconds, or a number with s, m, h or d (e.g. "15m")' },
-)
+export const Duration = Type.Union([Type.Integer({ minimum: 1 }), Type.String({ pattern: '^[1-9][0-9]*[smhd]$' })], {
+  description: 'seconds, or a number with s, m, h or d (e.g. "15m")',
+})
 
 // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 export const ScopeToken = Type.String({ pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$', description: 'a scope token' })
@@ -43,10 +42,10 @@ const RouteRateLimit = closed({
 })
 
 /** A Redis node or sentinel; an IPv6 address in brackets. The port is checked in compile.ts. */
-const RedisNodes = Type.Array(
-  Type.String({ pattern: '^(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9._-]+):[0-9]{1,5}$', description: 'host:port (IPv6: [::1]:6379)' }),
-  { minItems: 1, uniqueItems: true },
-)
+const RedisNodes = Type.Array(Type.String({ pattern: '^(?:\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9._-]+):[0-9]{1,5}$', description: 'host:port (IPv6: [::1]:6379)' }), {
+  minItems: 1,
+  uniqueItems: true,
+})
 
 const HttpUrl = Type.String({ pattern: '^https?://', description: 'an http:// or https:// URL' })
 
@@ -58,9 +57,7 @@ export const GrantType = Type.Union([
   Type.Literal('implicit'),
 ])
 
-export const HttpMethod = Type.Union(
-  ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'].map((m) => Type.Literal(m)),
-)
+export const HttpMethod = Type.Union(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'].map((m) => Type.Literal(m)))
 
 const Client = closed({
   id: Type.String({ pattern: '^[\\x21-\\x7E]+$', maxLength: 128, description: 'printable ASCII, no spaces' }),
@@ -69,7 +66,9 @@ const Client = closed({
   /** Origins of browser apps that call the token, revocation and introspection endpoints as this client (CORS). */
   webOrigins: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { uniqueItems: true })),
   type: Type.Optional(Type.Union([Type.Literal('confidential'), Type.Literal('public')])),
-  secretHash: Type.Optional(Type.String({ pattern: '^\\$(scrypt|sha256)\\$', description: 'from gatehouse hash-secret ($scrypt$), or --generated ($sha256$)' })),
+  secretHash: Type.Optional(
+    Type.String({ pattern: '^\\$(scrypt|sha256)\\$', description: 'from gatehouse hash-secret ($scrypt$), or --generated ($sha256$)' }),
+  ),
   secret: Type.Optional(Type.String({ minLength: 1 })),
   grants: Type.Optional(Type.Array(GrantType, { uniqueItems: true })),
   scopes: Type.Optional(Type.Array(ScopeToken, { uniqueItems: true })),
@@ -80,7 +79,7 @@ const Client = closed({
   /** The shape of this client's access tokens, for clients of systems that shaped them otherwise. */
   token: Type.Optional(
     closed({
-      audience: Type.Optional(Type.String({ minLength: 1, description: 'a fixed value, or client_id for the client\'s own id' })),
+      audience: Type.Optional(Type.String({ minLength: 1, description: "a fixed value, or client_id for the client's own id" })),
       claims: Type.Optional(Type.Record(Type.String({ minLength: 1 }), Type.Union([Type.String(), Type.Number(), Type.Boolean()]))),
       refreshWithClientCredentials: Type.Optional(Type.Boolean()),
     }),
@@ -105,7 +104,9 @@ const TokenPath = closed({
 
 const User = closed({
   username: Type.String({ pattern: '^[\\x21-\\x7E]+$', maxLength: 128, description: 'printable ASCII, no spaces' }),
-  passwordHash: Type.Optional(Type.String({ pattern: '^\\$(scrypt|sha256)\\$', description: 'from gatehouse hash-secret ($scrypt$; a $sha256$ hash is refused for passwords)' })),
+  passwordHash: Type.Optional(
+    Type.String({ pattern: '^\\$(scrypt|sha256)\\$', description: 'from gatehouse hash-secret ($scrypt$; a $sha256$ hash is refused for passwords)' }),
+  ),
   password: Type.Optional(Type.String({ minLength: 1 })),
   scopes: Type.Optional(Type.Array(ScopeToken, { uniqueItems: true })),
 })
@@ -140,11 +141,11 @@ export const ConfigFileSchema = closed({
       keepAliveTimeout: Type.Optional(Duration),
       shutdownTimeout: Type.Optional(Duration),
       workers: Type.Optional(
-        Type.Union([Type.Integer({ minimum: 1, maximum: 256 }), Type.Literal('auto')], { description: 'a number of worker processes (1 to 256), or "auto" for one per core' }),
+        Type.Union([Type.Integer({ minimum: 1, maximum: 256 }), Type.Literal('auto')], {
+          description: 'a number of worker processes (1 to 256), or "auto" for one per core',
+        }),
       ),
-      logLevel: Type.Optional(
-        Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
-      ),
+      logLevel: Type.Optional(Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)))),
     }),
   ),
   issuer: Type.Optional(HttpUrl),
@@ -183,7 +184,11 @@ export const ConfigFileSchema = closed({
   ),
   tokenEndpoint: Type.Optional(
     closed({
-      paths: Type.Optional(Type.Array(Type.Union([Type.String({ pattern: '^/' }), TokenPath], { description: 'a path, or { path, ... } with what its legacy clients need' }), { minItems: 1 })),
+      paths: Type.Optional(
+        Type.Array(Type.Union([Type.String({ pattern: '^/' }), TokenPath], { description: 'a path, or { path, ... } with what its legacy clients need' }), {
+          minItems: 1,
+        }),
+      ),
       rateLimit: Type.Optional(RateLimit),
       failureLimit: Type.Optional(RateLimit),
     }),

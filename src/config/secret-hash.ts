@@ -53,7 +53,8 @@ export function parseSecretHash(text: string): SecretHash | string {
   const g = GENERATED_PATTERN.exec(text)
   if (g) return { kind: 'sha256', salt: Buffer.from(g[1]!, 'base64'), key: Buffer.from(g[2]!, 'base64') }
   const m = PATTERN.exec(text)
-  if (!m) return 'not a $scrypt$ln=..,r=..,p=..$salt$key hash (make one with `gatehouse hash-secret`) nor a $sha256$salt$key one (`gatehouse hash-secret --generated`)'
+  if (!m)
+    return 'not a $scrypt$ln=..,r=..,p=..$salt$key hash (make one with `gatehouse hash-secret`) nor a $sha256$salt$key one (`gatehouse hash-secret --generated`)'
   const [logN, r, p] = [Number(m[1]), Number(m[2]), Number(m[3])]
   if (logN < 1 || logN > MAX_LOG_N) return `scrypt ln must be 1..${MAX_LOG_N}`
   if (r < 1 || r > MAX_R) return `scrypt r must be 1..${MAX_R}`

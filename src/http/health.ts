@@ -27,7 +27,11 @@ export function registerHealth(app: FastifyInstance, config: GatehouseConfig, st
       : store.kind === 'redis' && config.store.onRedisError === 'deny' && !store.ready
         ? 'redis_unavailable'
         : undefined
-    if (reason) return reply.code(503).headers({ ...noStore, 'retry-after': '5' }).send({ status: 'not_ready', reason, config: live })
+    if (reason)
+      return reply
+        .code(503)
+        .headers({ ...noStore, 'retry-after': '5' })
+        .send({ status: 'not_ready', reason, config: live })
     return reply.headers(noStore).send({ status: 'ready', config: live })
   })
 }

@@ -37,10 +37,32 @@ export function createMetrics(store: Store, pools?: Pools): Metrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'gatehouse_' })
   const registers = [registry]
-  const requests = new Counter({ name: 'gatehouse_requests_total', help: 'Requests answered, by route (or endpoint), method and status class', labelNames: ['route', 'method', 'status'], registers })
-  const duration = new Histogram({ name: 'gatehouse_request_duration_seconds', help: 'From the request to the end of its answer, upstream included, by route', labelNames: ['route'], buckets: SECONDS, registers })
-  const upstream = new Histogram({ name: 'gatehouse_upstream_duration_seconds', help: "From sending a request upstream to the upstream's answer, by route", labelNames: ['route'], buckets: SECONDS, registers })
-  const refusals = new Counter({ name: 'gatehouse_refusals_total', help: 'Requests refused, by error code (invalid_token, rate_limited, ...)', labelNames: ['error'], registers })
+  const requests = new Counter({
+    name: 'gatehouse_requests_total',
+    help: 'Requests answered, by route (or endpoint), method and status class',
+    labelNames: ['route', 'method', 'status'],
+    registers,
+  })
+  const duration = new Histogram({
+    name: 'gatehouse_request_duration_seconds',
+    help: 'From the request to the end of its answer, upstream included, by route',
+    labelNames: ['route'],
+    buckets: SECONDS,
+    registers,
+  })
+  const upstream = new Histogram({
+    name: 'gatehouse_upstream_duration_seconds',
+    help: "From sending a request upstream to the upstream's answer, by route",
+    labelNames: ['route'],
+    buckets: SECONDS,
+    registers,
+  })
+  const refusals = new Counter({
+    name: 'gatehouse_refusals_total',
+    help: 'Requests refused, by error code (invalid_token, rate_limited, ...)',
+    labelNames: ['error'],
+    registers,
+  })
   const tokens = new Counter({ name: 'gatehouse_tokens_issued_total', help: 'Tokens issued, by grant and client', labelNames: ['grant', 'client'], registers })
   new Gauge({
     name: 'gatehouse_store_up',
@@ -51,7 +73,12 @@ export function createMetrics(store: Store, pools?: Pools): Metrics {
       this.set(store.ready ? 1 : 0)
     },
   })
-  const reloads = new Counter({ name: 'gatehouse_config_reloads_total', help: 'Config reloads, by result (a failure leaves the live config serving)', labelNames: ['result'], registers })
+  const reloads = new Counter({
+    name: 'gatehouse_config_reloads_total',
+    help: 'Config reloads, by result (a failure leaves the live config serving)',
+    labelNames: ['result'],
+    registers,
+  })
   // The store's own counts, turned into counters at each scrape.
   const storeCounter = (name: string, help: string, read: () => number) => {
     let counted = 0
@@ -69,7 +96,13 @@ export function createMetrics(store: Store, pools?: Pools): Metrics {
   storeCounter('gatehouse_store_outages_total', 'Times the store (Redis) became unreachable, each outage once', () => store.failures.outages)
   storeCounter('gatehouse_store_errors_total', 'Store commands that failed (then onRedisError applied)', () => store.failures.errors)
   // Across workers, each version that some worker serves shows 1; the loaded time is the oldest.
-  const configInfo = new Gauge({ name: 'gatehouse_config_info', help: 'The live config: 1, labelled with its version (the first 12 hex digits of its SHA-256)', labelNames: ['version'], registers, aggregator: 'max' })
+  const configInfo = new Gauge({
+    name: 'gatehouse_config_info',
+    help: 'The live config: 1, labelled with its version (the first 12 hex digits of its SHA-256)',
+    labelNames: ['version'],
+    registers,
+    aggregator: 'max',
+  })
   const configLoadedAt = new Gauge({ name: 'gatehouse_config_loaded_timestamp_seconds', help: 'When the live config went live', registers, aggregator: 'min' })
   for (const result of ['success', 'failure']) reloads.labels(result).inc(0) // both series exist from the start
   if (pools) {
@@ -195,6 +228,9 @@ export function registerMetrics(
     if (allowIps && !allowIps.matches(resolveClientAddress(request.raw).ip)) {
       return sendError(request, reply, new GatehouseError('access_denied', 'metrics are not served to this address', { reason: 'metrics_ip' }))
     }
-    return reply.header('cache-control', 'no-store').type(metrics.registry.contentType).send(await metrics.text())
+    return reply
+      .header('cache-control', 'no-store')
+      .type(metrics.registry.contentType)
+      .send(await metrics.text())
   })
 }

@@ -90,7 +90,8 @@ export function validateAuthorizationRequest(
       if (client.type === 'public') fail('invalid_request', 'PKCE is required for public clients: send code_challenge with code_challenge_method=S256')
     } else {
       // RFC 7636 §4.3: an absent method means plain.
-      codeChallengeMethod = method === undefined ? 'plain' : method === 'S256' || method === 'plain' ? method : fail('invalid_request', 'code_challenge_method must be S256')
+      codeChallengeMethod =
+        method === undefined ? 'plain' : method === 'S256' || method === 'plain' ? method : fail('invalid_request', 'code_challenge_method must be S256')
       if (codeChallengeMethod === 'plain' && !options.allowPlainPkce) fail('invalid_request', 'code_challenge_method must be S256 (plain is not allowed)')
       const wellFormed = codeChallengeMethod === 'S256' ? /^[A-Za-z0-9_-]{43}$/.test(codeChallenge) : PKCE_VALUE.test(codeChallenge)
       if (!wellFormed) fail('invalid_request', 'code_challenge is malformed')

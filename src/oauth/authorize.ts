@@ -109,7 +109,8 @@ export function registerAuthorizeEndpoint(app: FastifyInstance, deps: AuthorizeD
     try {
       user = await deps.verifyUser(username, form.get('password') ?? '', deps.resolveClientAddress(request.raw).key)
     } catch (err) {
-      if (err instanceof GatehouseError && err.code === 'invalid_grant') return showLogin(reply, authRequest, 401, { username, error: 'The username or password is wrong.' })
+      if (err instanceof GatehouseError && err.code === 'invalid_grant')
+        return showLogin(reply, authRequest, 401, { username, error: 'The username or password is wrong.' })
       if (err instanceof GatehouseError && err.code === 'rate_limited') {
         for (const [name, value] of Object.entries(err.headers)) reply.header(name, value)
         return showLogin(reply, authRequest, 429, { username, error: 'Too many failed sign-ins. Wait a few minutes and try again.' })

@@ -39,7 +39,8 @@ export function extractClientCredentials(params: FormParams, authorization: stri
     if (params.has('client_secret')) throw invalidRequest('client authentication must use exactly one method', 'client_auth_multiple')
     const { id, secret, raw } = parseBasicCredentials(authorization)
     const bodyId = params.get('client_id')
-    if (bodyId !== undefined && bodyId !== id && bodyId !== raw?.id) throw invalidRequest('client_id does not match the Basic credentials', 'client_id_mismatch')
+    if (bodyId !== undefined && bodyId !== id && bodyId !== raw?.id)
+      throw invalidRequest('client_id does not match the Basic credentials', 'client_id_mismatch')
     // `Basic base64("id:")`, as requests-oauthlib sends for a public client: no secret, not a wrong one.
     if (secret === '' && (raw === undefined || raw.secret === '')) return { id, secret: undefined, method: 'client_secret_basic' }
     return { id, secret, method: 'client_secret_basic', ...(raw ? { raw } : {}) }

@@ -40,7 +40,11 @@ export function registerCors(app: FastifyInstance, policies: ReadonlyMap<string,
     app.options(url, async (request, reply) => {
       const method = request.headers['access-control-request-method']
       // Not a preflight: a plain OPTIONS asks what the path takes (RFC 9110 §9.3.7).
-      if (method === undefined) return reply.header('allow', [...policy.methods, 'OPTIONS'].join(', ')).code(204).send()
+      if (method === undefined)
+        return reply
+          .header('allow', [...policy.methods, 'OPTIONS'].join(', '))
+          .code(204)
+          .send()
       const origin = allowedOrigin(request, policy)
       if (!origin || typeof method !== 'string' || !policy.methods.includes(method)) {
         throw new GatehouseError('access_denied', 'this origin may not call this endpoint from a browser', { reason: 'cors_not_allowed' })

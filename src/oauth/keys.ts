@@ -86,7 +86,8 @@ async function fromPrivateKeys(
     const jwk = Object.fromEntries(Object.entries(k).filter(([name]) => !PRIVATE_MEMBERS.includes(name))) as JWK
     const key = createPublicKey({ key: jwk, format: 'jwk' })
     const keyAlg = jwk.alg === undefined ? algFor(key) : SIGNING_ALGS.find((a) => a === jwk.alg)
-    const mismatch = keyAlg === undefined ? `a public key for an algorithm gatehouse does not use (${jwk.alg ?? key.asymmetricKeyType})` : keyMismatch(key, keyAlg)
+    const mismatch =
+      keyAlg === undefined ? `a public key for an algorithm gatehouse does not use (${jwk.alg ?? key.asymmetricKeyType})` : keyMismatch(key, keyAlg)
     if (mismatch) throw fail(`${mismatch} (public key ${jwk.kid ?? 'without kid'})`)
     published.push({ ...jwk, kid: jwk.kid ?? (await calculateJwkThumbprint(jwk)), alg: keyAlg, use: 'sig' })
   }

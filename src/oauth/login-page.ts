@@ -68,6 +68,9 @@ ${error ? `<p class="error" id="form-error" role="alert">${escapeHtml(error)}</p
 }
 
 export function renderErrorPage(message: string): string {
-  return page('Cannot continue', `<h1>This sign-in cannot continue</h1><p class="error" role="alert">${escapeHtml(message)}</p>
-<p class="muted">Go back to the application and try again. If it keeps happening, tell its developers.</p>`)
+  return page(
+    'Cannot continue',
+    `<h1>This sign-in cannot continue</h1><p class="error" role="alert">${escapeHtml(message)}</p>
+<p class="muted">Go back to the application and try again. If it keeps happening, tell its developers.</p>`,
+  )
 }

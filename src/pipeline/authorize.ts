@@ -11,10 +11,7 @@ export function authorize(route: RouteRule, principal: Principal): void {
       const scopeList = route.scopes.join(' ')
       throw new GatehouseError('insufficient_scope', description, {
         reason: 'insufficient_scope',
-        headers:
-          principal.method === 'bearer'
-            ? { 'www-authenticate': bearerChallenge({ error: 'insufficient_scope', description, scope: scopeList }) }
-            : {},
+        headers: principal.method === 'bearer' ? { 'www-authenticate': bearerChallenge({ error: 'insufficient_scope', description, scope: scopeList }) } : {},
       })
     }
   }

@@ -8,16 +8,41 @@ import type { Principal } from './principal.js'
 // Hop-by-hop headers (RFC 9110 §7.6.1) and the ones undici refuses to send; the headers a request
 // names in its `Connection:` are hop-by-hop too, and go as well. Host is the upstream's own.
 const HOP_BY_HOP = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade',
-  'http2-settings', 'expect', 'proxy-authorization', 'proxy-authenticate', 'host',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'http2-settings',
+  'expect',
+  'proxy-authorization',
+  'proxy-authenticate',
+  'host',
 ])
 // Rebuilt below from what we know, never passed on from the client.
-const REBUILT = new Set(['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-prefix', 'x-real-ip', 'x-request-id'])
+const REBUILT = new Set([
+  'forwarded',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'x-forwarded-port',
+  'x-forwarded-prefix',
+  'x-real-ip',
+  'x-request-id',
+])
 // Headers that make some upstreams (IIS, Symfony, Rails, Express method-override, or a proxy
 // behind us, as in oauth2-proxy CVE-2026-40575) take another path or method than the one matched.
 const REINTERPRETING = new Set([
-  'x-original-url', 'x-original-uri', 'x-rewrite-url', 'x-forwarded-uri', 'x-forwarded-path',
-  'x-http-method-override', 'x-http-method', 'x-method-override',
+  'x-original-url',
+  'x-original-uri',
+  'x-rewrite-url',
+  'x-forwarded-uri',
+  'x-forwarded-path',
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
 ])
 
 /**

@@ -27,7 +27,17 @@ export function reservePaths(entries: Iterable<readonly [path: string, allow: st
   const patterns: (Reserved & { key: RegExp })[] = []
   for (const [path, allow] of entries) {
     if (!path.split('/').includes('*')) exact.set(keyOf(path), { path, allow })
-    else patterns.push({ path, allow, key: new RegExp(`^${keyOf(path).split('/').map((s) => (s === '*' ? '[^/]+' : escapeRegExp(s))).join('/')}$`) })
+    else
+      patterns.push({
+        path,
+        allow,
+        key: new RegExp(
+          `^${keyOf(path)
+            .split('/')
+            .map((s) => (s === '*' ? '[^/]+' : escapeRegExp(s)))
+            .join('/')}$`,
+        ),
+      })
   }
   return { exact, patterns }
 }
@@ -41,7 +51,10 @@ export function checkNotReserved(reserved: ReservedPaths, path: string, method: 
   // Served as spelled (so another method is 405), or another spelling of it (404).
   const served = pattern ? pattern.key.test(path) : path === entry.path
   if (served && !entry.allow.split(', ').includes(method)) {
-    throw new GatehouseError('method_not_allowed', 'this endpoint does not accept this method', { reason: 'reserved_path_method', headers: { allow: entry.allow } })
+    throw new GatehouseError('method_not_allowed', 'this endpoint does not accept this method', {
+      reason: 'reserved_path_method',
+      headers: { allow: entry.allow },
+    })
   }
   throw new GatehouseError('not_found', 'no route matches this request', { reason: 'reserved_path' })
 }

@@ -12,8 +12,7 @@ export interface RequestTarget {
   readonly query: string
 }
 
-const bad = (description: string, reason: string) =>
-  new GatehouseError('invalid_request', description, { reason })
+const bad = (description: string, reason: string) => new GatehouseError('invalid_request', description, { reason })
 
 // A path made only of these, with no empty, `.` or `..` segment and no segment ending in `.`, is
 // already canonical. (`;` is not among them: see FORBIDDEN_DECODED.)

@@ -39,7 +39,11 @@ export function createUpstreams(connections: number): Agent {
  * is then hijacked: the raw response is ours); rejects with the documented error when no answer
  * came, for the error handler to send.
  */
-export async function forward(reply: FastifyReply, { route, target, client, principal }: Decision, { prepareBody, admission, upstreams }: ForwardDeps): Promise<void> {
+export async function forward(
+  reply: FastifyReply,
+  { route, target, client, principal }: Decision,
+  { prepareBody, admission, upstreams }: ForwardDeps,
+): Promise<void> {
   const request = reply.request
   const res = reply.raw
   if (res.closed || request.raw.socket.destroyed) throw clientAborted() // its 'close' has come and gone

@@ -13,11 +13,15 @@ const toState = (rule: RateLimitRule, res: RateLimiterRes, allowed: boolean): Li
   resetSeconds: Math.max(1, Math.ceil(res.msBeforeNext / 1000)),
 })
 
-const storeFailed = (cause: unknown) =>
-  new GatehouseError('service_unavailable', 'the rate limit store is unavailable', { reason: 'store_unavailable', cause })
+const storeFailed = (cause: unknown) => new GatehouseError('service_unavailable', 'the rate limit store is unavailable', { reason: 'store_unavailable', cause })
 
 /** `onError`: told of each store failure, whether the insurance limiter answers or not. */
-export function adaptLimiter(limiter: RateLimiterAbstract, rule: RateLimitRule, insurance: Limiter | undefined, onError: () => void = () => undefined): Limiter {
+export function adaptLimiter(
+  limiter: RateLimiterAbstract,
+  rule: RateLimitRule,
+  insurance: Limiter | undefined,
+  onError: () => void = () => undefined,
+): Limiter {
   return {
     rule,
     async consume(key) {

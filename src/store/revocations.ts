@@ -84,7 +84,10 @@ export function createRevocationSet(client: RedisClient, newSubscriber: () => Re
     // Subscribed first, read second: whatever is revoked in between arrives as a message.
     connection.on('ready', () => {
       attempts = 0
-      connection.subscribe(channel).then(() => resync(), () => undefined)
+      connection.subscribe(channel).then(
+        () => resync(),
+        () => undefined,
+      )
     })
     connection.once('end', () => {
       lost()

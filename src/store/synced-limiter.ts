@@ -72,7 +72,13 @@ export interface SyncedLimiter extends Limiter {
   close(): void
 }
 
-export function createSyncedLimiter(client: RedisClient, prefix: string, rule: RateLimitRule, syncMs: number, onRedisError: 'insurance' | 'deny'): SyncedLimiter {
+export function createSyncedLimiter(
+  client: RedisClient,
+  prefix: string,
+  rule: RateLimitRule,
+  syncMs: number,
+  onRedisError: 'insurance' | 'deny',
+): SyncedLimiter {
   if (!(client as { pushWindowCount?: unknown }).pushWindowCount) client.defineCommand('pushWindowCount', { numberOfKeys: 1, lua: PUSH })
   const instance = randomUUID()
   const durationMs = rule.duration * 1000

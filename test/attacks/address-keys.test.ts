@@ -67,7 +67,11 @@ describe('per-address limits and allow-lists', () => {
     expect(token).toBeUndefined() // 127.0.0.1 itself is not in the partner's ranges
     const res = await rawRequest(gw.url, '/oauth/token', {
       method: 'POST',
-      headers: { 'x-forwarded-for': '203.0.113.9:40000', 'content-type': 'application/x-www-form-urlencoded', authorization: 'Basic ' + Buffer.from('partner:s3cret').toString('base64') },
+      headers: {
+        'x-forwarded-for': '203.0.113.9:40000',
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: 'Basic ' + Buffer.from('partner:s3cret').toString('base64'),
+      },
       body: 'grant_type=client_credentials',
     })
     expect(res.status).toBe(200)
@@ -82,7 +86,8 @@ describe('per-address limits and allow-lists', () => {
     const statuses = []
     for (const spelling of ['::ffff:cb00:7108', '203.0.113.8', '0:0:0:0:0:ffff:cb00:7108']) statuses.push((await via(gw, spelling)).status)
     expect(statuses).toEqual([200, 200, 429])
-    for (const spelling of ['0::ffff:203.0.113.8', '0000:0000:0000:0000:0000:FFFF:CB00:7108', '::FFFF:203.0.113.8']) expect((await via(gw, spelling)).status).toBe(429)
+    for (const spelling of ['0::ffff:203.0.113.8', '0000:0000:0000:0000:0000:FFFF:CB00:7108', '::FFFF:203.0.113.8'])
+      expect((await via(gw, spelling)).status).toBe(429)
     expect((await via(gw, '::ffff:cb00:7109')).status).toBe(200) // 203.0.113.9: another address, not one shared ::/64
   })
 

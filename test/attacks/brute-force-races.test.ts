@@ -7,7 +7,19 @@
 // gateway instances on one Redis, and count how many were checked (answered other than 429).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { hashSecret } from '../../src/config/secret-hash.js'
-import { basic, freePort, hiddenFields, rawRequest, sleep, startGateway, startOrigin, writeKeyFile, type Gateway, type Origin, type RawResponse } from '../helpers/index.js'
+import {
+  basic,
+  freePort,
+  hiddenFields,
+  rawRequest,
+  sleep,
+  startGateway,
+  startOrigin,
+  writeKeyFile,
+  type Gateway,
+  type Origin,
+  type RawResponse,
+} from '../helpers/index.js'
 import { redisAvailable, startRedis, type RedisServer } from '../helpers/redis.js'
 
 const setups = ['memory', ...(redisAvailable() ? ['redis', 'two instances on one redis'] : [])] as const
@@ -77,14 +89,20 @@ describe.each(setups)('guesses sent at once (%s)', (setup) => {
 
   it('check at most 10 client secrets from one address at the token endpoint', async () => {
     const { checked } = await inParallel(gws, 40, (gw, i) =>
-      rawRequest(gw.url, '/oauth/token', { method: 'POST', headers: { ...FORM, 'x-forwarded-for': '198.51.100.1', authorization: basic('app', i === RIGHT ? 's3cret' : `guess-${i}`) }, body: 'grant_type=client_credentials' }),
+      rawRequest(gw.url, '/oauth/token', {
+        method: 'POST',
+        headers: { ...FORM, 'x-forwarded-for': '198.51.100.1', authorization: basic('app', i === RIGHT ? 's3cret' : `guess-${i}`) },
+        body: 'grant_type=client_credentials',
+      }),
     )
     expect(checked).toBeLessThanOrEqual(10)
   })
 
   it('check at most 10 client secrets from one address on a Basic route', async () => {
     const { checked } = await inParallel(gws, 40, (gw, i) =>
-      rawRequest(gw.url, '/api/x', { headers: { 'x-forwarded-for': '198.51.100.2', authorization: basic('app', i === RIGHT ? 's3cret' : `route-guess-${i}`) } }),
+      rawRequest(gw.url, '/api/x', {
+        headers: { 'x-forwarded-for': '198.51.100.2', authorization: basic('app', i === RIGHT ? 's3cret' : `route-guess-${i}`) },
+      }),
     )
     expect(checked).toBeLessThanOrEqual(10)
   })
@@ -104,9 +122,18 @@ describe.each(setups)('guesses sent at once (%s)', (setup) => {
   })
 
   it('check at most 5 passwords for one username on the login page', async () => {
-    const query = new URLSearchParams({ response_type: 'code', client_id: 'app', redirect_uri: CB, code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' })
+    const query = new URLSearchParams({
+      response_type: 'code',
+      client_id: 'app',
+      redirect_uri: CB,
+      code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+      code_challenge_method: 'S256',
+    })
     const page = await rawRequest(gws[0]!.url, `/oauth/authorize?${query}`)
-    const cookie = ([] as string[]).concat(page.headers['set-cookie'] ?? []).map((c) => c.split(';')[0]).join('; ')
+    const cookie = ([] as string[])
+      .concat(page.headers['set-cookie'] ?? [])
+      .map((c) => c.split(';')[0])
+      .join('; ')
     const fields = hiddenFields(page.text)
     const { checked } = await inParallel(gws, 30, (gw, i) =>
       rawRequest(gw.url, '/oauth/authorize', {

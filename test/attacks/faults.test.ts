@@ -3,7 +3,20 @@
 // upstream address in a body; single-use state that cannot be recorded is refused, not honoured.
 import { createHash } from 'node:crypto'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { basic, browserLogin, fastHash, fetchToken, freePort, rawRequest, sleep, startGateway, startOrigin, type Gateway, type Origin, type RawResponse } from '../helpers/index.js'
+import {
+  basic,
+  browserLogin,
+  fastHash,
+  fetchToken,
+  freePort,
+  rawRequest,
+  sleep,
+  startGateway,
+  startOrigin,
+  type Gateway,
+  type Origin,
+  type RawResponse,
+} from '../helpers/index.js'
 import { redisAvailable, startRedis, type RedisServer } from '../helpers/redis.js'
 
 const ownRedis = redisAvailable(true)
@@ -60,7 +73,11 @@ routes:
 }
 const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString()
 const token = (gw: Gateway, fields: Record<string, string>) =>
-  rawRequest(gw.url, '/oauth/token', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic('web', 's3cret') }, body: form(fields) })
+  rawRequest(gw.url, '/oauth/token', {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic('web', 's3cret') },
+    body: form(fields),
+  })
 
 describe.skipIf(!ownRedis)('Redis faults', () => {
   it('refuses to redeem a code or rotate a refresh token while Redis is down (503, not honoured)', async () => {
@@ -68,7 +85,9 @@ describe.skipIf(!ownRedis)('Redis faults', () => {
     try {
       const verifier = 'v'.repeat(43)
       const challenge = createHash('sha256').update(verifier).digest('base64url')
-      const { location } = await browserLogin(`${gw.url}/oauth/authorize?${form({ response_type: 'code', client_id: 'web', redirect_uri: CB, state: 's', code_challenge: challenge, code_challenge_method: 'S256' })}`)
+      const { location } = await browserLogin(
+        `${gw.url}/oauth/authorize?${form({ response_type: 'code', client_id: 'web', redirect_uri: CB, state: 's', code_challenge: challenge, code_challenge_method: 'S256' })}`,
+      )
       const code = new URL(location!).searchParams.get('code')!
       const { refresh_token } = (await token(gw, { grant_type: 'password', username: 'alice', password: 'alice-pw' })).json<{ refresh_token: string }>()
 
@@ -146,7 +165,9 @@ describe('upstream faults', () => {
 
   it('answers 504 for a slow upstream, promptly, and serves the next request', async () => {
     const slow = await startOrigin((_req, res) => setTimeout(() => res.end('late'), 5_000))
-    const gw = await startGateway(`routes: [{ id: slow, path: /slow, upstream: "${slow.url}", auth: [], timeoutMs: 300 }, { id: ok, path: /ok, upstream: "${origin.url}", auth: [] }]`)
+    const gw = await startGateway(
+      `routes: [{ id: slow, path: /slow, upstream: "${slow.url}", auth: [], timeoutMs: 300 }, { id: ok, path: /ok, upstream: "${origin.url}", auth: [] }]`,
+    )
     try {
       const { res, ms } = await timed(() => rawRequest(gw.url, '/slow/x'))
       expect(res.status).toBe(504)

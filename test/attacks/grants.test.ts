@@ -27,14 +27,21 @@ afterAll(async () => {
 
 const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString()
 const token = (fields: Record<string, string>) =>
-  rawRequest(gw.url, '/oauth/token', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic('web', 's3cret') }, body: form(fields) })
+  rawRequest(gw.url, '/oauth/token', {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic('web', 's3cret') },
+    body: form(fields),
+  })
 const verifier = 'v'.repeat(50)
 const challenge = createHash('sha256').update(verifier).digest('base64url')
 async function code(): Promise<string> {
-  const { location } = await browserLogin(`${gw.url}/oauth/authorize?${form({ response_type: 'code', client_id: 'web', redirect_uri: CB, state: 's', code_challenge: challenge, code_challenge_method: 'S256' })}`)
+  const { location } = await browserLogin(
+    `${gw.url}/oauth/authorize?${form({ response_type: 'code', client_id: 'web', redirect_uri: CB, state: 's', code_challenge: challenge, code_challenge_method: 'S256' })}`,
+  )
   return new URL(location!).searchParams.get('code')!
 }
-const passwordTokens = async () => (await token({ grant_type: 'password', username: 'alice', password: 'alice-pw' })).json<{ access_token: string; refresh_token: string }>()
+const passwordTokens = async () =>
+  (await token({ grant_type: 'password', username: 'alice', password: 'alice-pw' })).json<{ access_token: string; refresh_token: string }>()
 
 describe('grant attacks', () => {
   it.each([
@@ -92,7 +99,9 @@ describe('grant attacks', () => {
     expect((await token({ grant_type: 'refresh_token', refresh_token: access_token })).json()).toMatchObject({ error: 'invalid_grant' })
     expect((await token({ grant_type: 'refresh_token', refresh_token: await code() })).json()).toMatchObject({ error: 'invalid_grant' })
     // a refresh token is not a code
-    expect((await token({ grant_type: 'authorization_code', code: refresh_token, redirect_uri: CB, code_verifier: verifier })).json()).toMatchObject({ error: 'invalid_grant' })
+    expect((await token({ grant_type: 'authorization_code', code: refresh_token, redirect_uri: CB, code_verifier: verifier })).json()).toMatchObject({
+      error: 'invalid_grant',
+    })
     expect(origin.received).toEqual([])
   })
 

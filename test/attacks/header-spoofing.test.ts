@@ -48,7 +48,9 @@ describe('identity header spoofing', () => {
       headers: { authorization: `Bearer ${token}`, 'x-auth-subject': ['admin', 'root'], x_auth_client_id: 'admin', 'X.Auth.Scope': '*' },
     })
     expect(authNames().sort()).toEqual(['x-auth-client-id', 'x-auth-method', 'x-auth-scope', 'x-auth-subject'])
-    const raw = seen().rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase())
+    const raw = seen()
+      .rawHeaders.filter((_, i) => i % 2 === 0)
+      .map((n) => n.toLowerCase())
     expect(raw.filter((n) => n === 'x-auth-subject')).toHaveLength(1)
     expect(seen().headers['x-auth-subject']).toBe('reporting')
   })
@@ -57,7 +59,12 @@ describe('identity header spoofing', () => {
     await rawRequest(gw.url, '/api/orders', {
       headers: { authorization: `Bearer ${token}`, connection: 'close, X-Auth-Subject, X-Auth-Client-Id, X-Auth-Scope, X-Forwarded-For, X-Forwarded-Proto' },
     })
-    expect(seen().headers).toMatchObject({ 'x-auth-subject': 'reporting', 'x-auth-client-id': 'reporting', 'x-forwarded-for': '127.0.0.1', 'x-forwarded-proto': 'http' })
+    expect(seen().headers).toMatchObject({
+      'x-auth-subject': 'reporting',
+      'x-auth-client-id': 'reporting',
+      'x-forwarded-for': '127.0.0.1',
+      'x-forwarded-proto': 'http',
+    })
   })
 
   it('rebuilds X-Forwarded-*, Forwarded and X-Real-IP instead of trusting an untrusted peer', async () => {

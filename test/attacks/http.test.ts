@@ -41,8 +41,14 @@ const statusLine = (text: string) => text.split('\r\n')[0]
 
 describe('HTTP attacks', () => {
   it.each([
-    ['CL.TE: Content-Length and Transfer-Encoding together', 'POST /public/a HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /api/admin HTTP/1.1\r\nHost: x\r\n\r\n'],
-    ['two different Content-Lengths', 'POST /public/a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 40\r\n\r\nabcGET /api/admin HTTP/1.1\r\nHost: x\r\n\r\n'],
+    [
+      'CL.TE: Content-Length and Transfer-Encoding together',
+      'POST /public/a HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /api/admin HTTP/1.1\r\nHost: x\r\n\r\n',
+    ],
+    [
+      'two different Content-Lengths',
+      'POST /public/a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 40\r\n\r\nabcGET /api/admin HTTP/1.1\r\nHost: x\r\n\r\n',
+    ],
     ['two Transfer-Encodings', 'POST /public/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n0\r\n\r\n'],
     ['an obfuscated Transfer-Encoding', 'POST /public/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n'],
     ['obs-fold: a header continued on the next line', 'GET /public/a HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n X-Auth-Subject: admin\r\n\r\n'],
@@ -78,7 +84,7 @@ describe('HTTP attacks', () => {
     expect(origin.received).toEqual([])
   })
 
-  it('refuses a declared body over the route\'s maxBodyBytes with 413, before reading it', async () => {
+  it("refuses a declared body over the route's maxBodyBytes with 413, before reading it", async () => {
     const res = await rawRequest(gw.url, '/small/a', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x'.repeat(101) })
     expect(res.status).toBe(413)
     expect(res.json()).toEqual({ error: 'invalid_request', error_description: 'the request body is too large' })
@@ -105,7 +111,7 @@ describe('HTTP attacks', () => {
     expect(origin.received.map((r) => r.url)).toContain('/public/after')
   })
 
-  it('aborts the client\'s response when the upstream resets mid-response: never a clean, truncated 200', async () => {
+  it("aborts the client's response when the upstream resets mid-response: never a clean, truncated 200", async () => {
     const outcome = await new Promise<string>((resolve) => {
       const req = httpRequest({ host: '127.0.0.1', port: gw.port, path: '/reset/a', agent: false }, (res) => {
         let bytes = 0
@@ -147,9 +153,13 @@ routes:
   })
 
   it('answers a WebSocket upgrade without a token with 401, never 101', async () => {
-    const res = await rawExchange(gw.port, [
-      'GET /api/socket HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
-    ], 1_000)
+    const res = await rawExchange(
+      gw.port,
+      [
+        'GET /api/socket HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+      ],
+      1_000,
+    )
     expect(statusLine(res.text)).toBe('HTTP/1.1 401 Unauthorized')
     expect(origin.received).toEqual([])
   })

@@ -38,7 +38,15 @@ beforeEach(() => {
 
 const now = () => Math.floor(Date.now() / 1000)
 const claims = (over: Record<string, unknown> = {}) => ({
-  iss: ISSUER, aud: ISSUER, sub: 'reporting', client_id: 'reporting', scope: 'orders:read', jti: 'j', iat: now(), exp: now() + 300, ...over,
+  iss: ISSUER,
+  aud: ISSUER,
+  sub: 'reporting',
+  client_id: 'reporting',
+  scope: 'orders:read',
+  jti: 'j',
+  iat: now(),
+  exp: now() + 300,
+  ...over,
 })
 const call = (authorization: string, path = '/api/orders/1') => rawRequest(gw.url, path, { headers: { authorization } })
 
@@ -202,7 +210,10 @@ routes: [{ id: orders, path: /api/orders, upstream: "${origin.url}", scopes: [or
 
   it('publishes the rotated-out RS256 key with its own alg, and accepts the tokens it signed', async () => {
     const jwks = (await rawRequest(mixed.url, '/.well-known/jwks.json')).json<{ keys: { kid: string; alg: string }[] }>()
-    expect(jwks.keys.map((k) => [k.kid, k.alg])).toEqual([[current.kid, 'ES256'], [rsa.kid, 'RS256']])
+    expect(jwks.keys.map((k) => [k.kid, k.alg])).toEqual([
+      [current.kid, 'ES256'],
+      [rsa.kid, 'RS256'],
+    ])
     expect((await callMixed(await mintToken(rsa, claims()))).status).toBe(200)
     expect((await callMixed(await mintToken(current, claims()))).status).toBe(200)
   })
@@ -214,7 +225,9 @@ routes: [{ id: orders, path: /api/orders, upstream: "${origin.url}", scopes: [or
     const pem = createPublicKey(key).export({ type: 'spki', format: 'pem' }) as string
     const hs256 = await new SignJWT(claims()).setProtectedHeader({ alg: 'HS256', typ: 'at+jwt', kid: rsa.kid }).sign(Buffer.from(pem))
     expect((await callMixed(hs256)).status).toBe(401)
-    const es256UnderRsaKid = await new SignJWT(claims()).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: rsa.kid }).sign(createPrivateKey({ key: current, format: 'jwk' }))
+    const es256UnderRsaKid = await new SignJWT(claims())
+      .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: rsa.kid })
+      .sign(createPrivateKey({ key: current, format: 'jwk' }))
     expect((await callMixed(es256UnderRsaKid)).status).toBe(401)
   })
 })

@@ -12,8 +12,45 @@ import { fastHash, rawRequest, startGateway, startOrigin, type Gateway, type Ori
 
 // Pieces that paths are made of, chosen to collide: separators, dots, encodings, case, NUL.
 const piece = fc.constantFrom(
-  '/', '/', '.', '..', '%2e', '%2E', '%2f', '%2F', '%5c', '\\', '%25', '%252e', '%00', '%20', ' ', ';', '%3b', '~', '-', '_',
-  'a', 'A', 'api', 'API', 'admin', 'Admin', '%61', '%41', 'dmin', 'public', '%C3%A9', '%c0%ae', '%zz', '%', '#', '?', ':', '@', '+',
+  '/',
+  '/',
+  '.',
+  '..',
+  '%2e',
+  '%2E',
+  '%2f',
+  '%2F',
+  '%5c',
+  '\\',
+  '%25',
+  '%252e',
+  '%00',
+  '%20',
+  ' ',
+  ';',
+  '%3b',
+  '~',
+  '-',
+  '_',
+  'a',
+  'A',
+  'api',
+  'API',
+  'admin',
+  'Admin',
+  '%61',
+  '%41',
+  'dmin',
+  'public',
+  '%C3%A9',
+  '%c0%ae',
+  '%zz',
+  '%',
+  '#',
+  '?',
+  ':',
+  '@',
+  '+',
 )
 const rawPath = fc.array(piece, { maxLength: 14 }).map((parts) => '/' + parts.join(''))
 
@@ -43,16 +80,22 @@ describe('properties', () => {
       return matching.find((r) => r.matchPath === longest && (r.methods === undefined || r.methods.has(method)))?.id ?? (longest === undefined ? 'none' : '405')
     }
     await fc.assert(
-      fc.asyncProperty(fc.uniqueArray(prefix, { minLength: 1, maxLength: 8, selector: (p) => p.toLowerCase() }), fc.array(fc.boolean(), { minLength: 8, maxLength: 8 }), prefix, fc.constantFrom('GET', 'POST'), async (prefixes, methods, path, method) => {
-        const { routes } = await parseConfig(yaml(prefixes, methods), 'properties.yaml', {})
-        let got: string
-        try {
-          got = matchRoute(routes, path, method).id
-        } catch (err) {
-          got = (err as GatehouseError).status === 405 ? '405' : 'none'
-        }
-        expect(got).toBe(scan(routes, path, method))
-      }),
+      fc.asyncProperty(
+        fc.uniqueArray(prefix, { minLength: 1, maxLength: 8, selector: (p) => p.toLowerCase() }),
+        fc.array(fc.boolean(), { minLength: 8, maxLength: 8 }),
+        prefix,
+        fc.constantFrom('GET', 'POST'),
+        async (prefixes, methods, path, method) => {
+          const { routes } = await parseConfig(yaml(prefixes, methods), 'properties.yaml', {})
+          let got: string
+          try {
+            got = matchRoute(routes, path, method).id
+          } catch (err) {
+            got = (err as GatehouseError).status === 405 ? '405' : 'none'
+          }
+          expect(got).toBe(scan(routes, path, method))
+        },
+      ),
       { numRuns: 300 },
     )
   })
@@ -97,18 +140,49 @@ describe('properties', () => {
   })
 
   it('the config loader refuses what it cannot use with a ConfigError, never another error', async () => {
-    const keys = fc.constantFrom('server', 'routes', 'clients', 'users', 'tokens', 'store', 'issuer', 'signing', 'port', 'path', 'id', 'upstream', 'auth', 'allowIps', 'rateLimit', 'x')
+    const keys = fc.constantFrom(
+      'server',
+      'routes',
+      'clients',
+      'users',
+      'tokens',
+      'store',
+      'issuer',
+      'signing',
+      'port',
+      'path',
+      'id',
+      'upstream',
+      'auth',
+      'allowIps',
+      'rateLimit',
+      'x',
+    )
     const value = fc.letrec((tie) => ({
-      node: fc.oneof({ depthSize: 'small' }, fc.string(), fc.integer(), fc.boolean(), fc.constant(null), fc.array(tie('node'), { maxLength: 3 }), fc.dictionary(keys, tie('node'), { maxKeys: 4 })),
+      node: fc.oneof(
+        { depthSize: 'small' },
+        fc.string(),
+        fc.integer(),
+        fc.boolean(),
+        fc.constant(null),
+        fc.array(tie('node'), { maxLength: 3 }),
+        fc.dictionary(keys, tie('node'), { maxKeys: 4 }),
+      ),
     })).node
     await fc.assert(
-      fc.asyncProperty(fc.oneof(fc.string(), value.map((v) => stringify(v))), async (text) => {
-        try {
-          await parseConfig(text, '/fuzz.yaml', {})
-        } catch (err) {
-          expect(err).toBeInstanceOf(ConfigError)
-        }
-      }),
+      fc.asyncProperty(
+        fc.oneof(
+          fc.string(),
+          value.map((v) => stringify(v)),
+        ),
+        async (text) => {
+          try {
+            await parseConfig(text, '/fuzz.yaml', {})
+          } catch (err) {
+            expect(err).toBeInstanceOf(ConfigError)
+          }
+        },
+      ),
       { numRuns: 400 },
     )
   })
@@ -139,31 +213,70 @@ routes:
   it('a path that names /api/admin, by any reading, is never forwarded without credentials', async () => {
     await fc.assert(
       // (a raw space cannot even be sent by Node's client; Node's server refuses it anyway)
-      fc.asyncProperty(rawPath.map((p) => '/api' + p.replace(/ /g, '%20')), async (path) => {
-        const before = site.received.length
-        const res = await rawRequest(gw.url, path)
-        expect(admin.received).toEqual([])
-        expect(res.status).toBeLessThan(500)
-        if (res.status === 200) {
-          // What the public upstream got, read the way a lenient upstream would, is not admin.
-          const got = site.received[before]!.url.split('?')[0]!
-          const decode = (s: string) => s.replace(/%[0-9a-f]{2}/gi, (m) => String.fromCharCode(parseInt(m.slice(1), 16)))
-          const lenient = foldCase(decode(decode(got)).replace(/\\/g, '/').replace(/;[^/]*/g, ''))
-          const resolved = new URL(lenient.replace(/\/+/g, '/').replace(/[. ]+(?=\/|$)/g, (m) => (/^\.+$/.test(m) ? m : '')), 'http://x').pathname
-          expect(resolved === '/api/admin' || resolved.startsWith('/api/admin/')).toBe(false)
-        }
-      }),
+      fc.asyncProperty(
+        rawPath.map((p) => '/api' + p.replace(/ /g, '%20')),
+        async (path) => {
+          const before = site.received.length
+          const res = await rawRequest(gw.url, path)
+          expect(admin.received).toEqual([])
+          expect(res.status).toBeLessThan(500)
+          if (res.status === 200) {
+            // What the public upstream got, read the way a lenient upstream would, is not admin.
+            const got = site.received[before]!.url.split('?')[0]!
+            const decode = (s: string) => s.replace(/%[0-9a-f]{2}/gi, (m) => String.fromCharCode(parseInt(m.slice(1), 16)))
+            const lenient = foldCase(
+              decode(decode(got))
+                .replace(/\\/g, '/')
+                .replace(/;[^/]*/g, ''),
+            )
+            const resolved = new URL(
+              lenient.replace(/\/+/g, '/').replace(/[. ]+(?=\/|$)/g, (m) => (/^\.+$/.test(m) ? m : '')),
+              'http://x',
+            ).pathname
+            expect(resolved === '/api/admin' || resolved.startsWith('/api/admin/')).toBe(false)
+          }
+        },
+      ),
       { numRuns: 400 },
     )
   })
 
   it('no input makes the token endpoint answer 500', async () => {
-    const param = fc.constantFrom('grant_type', 'client_id', 'client_secret', 'scope', 'code', 'refresh_token', 'username', 'password', 'code_verifier', 'redirect_uri', '__proto__', 'x')
+    const param = fc.constantFrom(
+      'grant_type',
+      'client_id',
+      'client_secret',
+      'scope',
+      'code',
+      'refresh_token',
+      'username',
+      'password',
+      'code_verifier',
+      'redirect_uri',
+      '__proto__',
+      'x',
+    )
     const paramValue = fc.oneof(fc.constantFrom('client_credentials', 'password', 'refresh_token', 'authorization_code', 'web', 's3cret', 'a', ''), fc.string())
-    const body = fc.oneof(fc.string(), fc.array(fc.tuple(param, paramValue), { maxLength: 8 }).map((pairs) => new URLSearchParams(pairs).toString()))
+    const body = fc.oneof(
+      fc.string(),
+      fc.array(fc.tuple(param, paramValue), { maxLength: 8 }).map((pairs) => new URLSearchParams(pairs).toString()),
+    )
     const printable = fc.string({ unit: fc.constantFrom(...'abcdefghijklmnopqrstuvwxyzABC0123456789+/=:%- '.split('')) })
-    const authorization = fc.option(fc.oneof(printable.map((s) => `Basic ${s}`), printable.map((s) => `Bearer ${s}`), fc.constant('Basic d2ViOnMzY3JldA=='), printable))
-    const contentType = fc.constantFrom('application/x-www-form-urlencoded', 'application/x-www-form-urlencoded; charset=utf-8', 'application/json', 'text/plain', undefined)
+    const authorization = fc.option(
+      fc.oneof(
+        printable.map((s) => `Basic ${s}`),
+        printable.map((s) => `Bearer ${s}`),
+        fc.constant('Basic d2ViOnMzY3JldA=='),
+        printable,
+      ),
+    )
+    const contentType = fc.constantFrom(
+      'application/x-www-form-urlencoded',
+      'application/x-www-form-urlencoded; charset=utf-8',
+      'application/json',
+      'text/plain',
+      undefined,
+    )
     await fc.assert(
       fc.asyncProperty(body, authorization, contentType, async (payload, auth, type) => {
         const headers: Record<string, string> = {}

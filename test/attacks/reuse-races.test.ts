@@ -117,7 +117,10 @@ describe.each(setups)('reuse races ($name)', ({ redis: onRedis, instances }) => 
     const alive: string[] = []
     for (let trial = 0; trial < TRIALS; trial++) {
       const [a, b] = pair(trial)
-      const first = (await token(a, { grant_type: 'password', username: 'alice', password: 'alice-pw' })).json<{ access_token: string; refresh_token: string }>()
+      const first = (await token(a, { grant_type: 'password', username: 'alice', password: 'alice-pw' })).json<{
+        access_token: string
+        refresh_token: string
+      }>()
       const { refresh_token } = first
       const answers = await Promise.all([a, b].map((gw) => token(gw, { grant_type: 'refresh_token', refresh_token })))
       checkAnswers(answers)

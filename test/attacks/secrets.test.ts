@@ -2,7 +2,19 @@
 // secret, rightly and wrongly, at the most verbose log level; none may appear in what it wrote.
 import { createHash } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { basic, browserLogin, captureLogs, fastHash, freePort, rawRequest, startGateway, startOrigin, type Gateway, type Origin, type RawResponse } from '../helpers/index.js'
+import {
+  basic,
+  browserLogin,
+  captureLogs,
+  fastHash,
+  freePort,
+  rawRequest,
+  startGateway,
+  startOrigin,
+  type Gateway,
+  type Origin,
+  type RawResponse,
+} from '../helpers/index.js'
 
 const CLIENT_SECRET = 'cs-4f1d9a7e-secret'
 const WRONG_SECRET = 'cs-wrong-8c2b-secret'
@@ -61,10 +73,15 @@ describe('secrets', () => {
     await post('/oauth/token', { grant_type: 'client_credentials', client_id: 'web', client_secret: WRONG_SECRET })
 
     // Passwords, right and wrong; refresh tokens, used and reused.
-    const pw = (await post('/oauth/token', { grant_type: 'password', username: 'alice', password: PASSWORD }, { authorization: basicHeader })).json<{ access_token: string; refresh_token: string }>()
+    const pw = (await post('/oauth/token', { grant_type: 'password', username: 'alice', password: PASSWORD }, { authorization: basicHeader })).json<{
+      access_token: string
+      refresh_token: string
+    }>()
     secrets.push(pw.access_token, pw.refresh_token)
     await post('/oauth/token', { grant_type: 'password', username: 'alice', password: WRONG_PASSWORD }, { authorization: basicHeader })
-    const rotated = (await post('/oauth/token', { grant_type: 'refresh_token', refresh_token: pw.refresh_token }, { authorization: basicHeader })).json<{ refresh_token: string }>()
+    const rotated = (await post('/oauth/token', { grant_type: 'refresh_token', refresh_token: pw.refresh_token }, { authorization: basicHeader })).json<{
+      refresh_token: string
+    }>()
     secrets.push(rotated.refresh_token)
     await post('/oauth/token', { grant_type: 'refresh_token', refresh_token: pw.refresh_token }, { authorization: basicHeader })
     note(await rawRequest(gw.url, `/oauth/token/refresh?refreshToken=${rotated.refresh_token}`, { method: 'POST', headers: { authorization: basicHeader } }))
@@ -77,7 +94,9 @@ describe('secrets', () => {
     const { location } = await browserLogin(authorize, { username: 'alice', password: PASSWORD })
     const code = new URL(location!).searchParams.get('code')!
     secrets.push(code)
-    const ac = (await post('/oauth/token', { grant_type: 'authorization_code', code, redirect_uri: CB, code_verifier: verifier }, { authorization: basicHeader })).json<{ access_token: string }>()
+    const ac = (
+      await post('/oauth/token', { grant_type: 'authorization_code', code, redirect_uri: CB, code_verifier: verifier }, { authorization: basicHeader })
+    ).json<{ access_token: string }>()
     secrets.push(ac.access_token)
     await post('/oauth/token', { grant_type: 'authorization_code', code, redirect_uri: CB, code_verifier: verifier }, { authorization: basicHeader })
 

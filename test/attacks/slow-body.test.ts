@@ -31,14 +31,18 @@ routes:
 /** Opens uploads that declare `length` bytes (100 kB) and send one byte now and one a second after. */
 async function slowUploads(port: number, count: number, from = '127.0.0.1', length = 100_000): Promise<Socket[]> {
   const opened = await Promise.all(
-    Array.from({ length: count }, () => new Promise<Socket>((resolve) => {
-      const socket = connect({ port, host: '127.0.0.1', localAddress: from }, () => {
-        socket.write(`POST /upload/file HTTP/1.1\r\nHost: gw\r\nContent-Type: application/octet-stream\r\nContent-Length: ${length}\r\n\r\nA`)
-        resolve(socket)
-      })
-      socket.on('error', () => undefined)
-      socket.on('data', () => undefined)
-    })),
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<Socket>((resolve) => {
+          const socket = connect({ port, host: '127.0.0.1', localAddress: from }, () => {
+            socket.write(`POST /upload/file HTTP/1.1\r\nHost: gw\r\nContent-Type: application/octet-stream\r\nContent-Length: ${length}\r\n\r\nA`)
+            resolve(socket)
+          })
+          socket.on('error', () => undefined)
+          socket.on('data', () => undefined)
+        }),
+    ),
   )
   sockets.push(...opened)
   const drip = setInterval(() => opened.forEach((s) => s.writable && s.write('A')), 1_000)
@@ -49,7 +53,11 @@ async function slowUploads(port: number, count: number, from = '127.0.0.1', leng
 
 async function timedGet(gw: Gateway, token: string, localAddress?: string) {
   const started = performance.now()
-  const res = await rawRequest(gw.url, '/api/orders', { headers: { authorization: `Bearer ${token}` }, timeoutMs: 5_000, ...(localAddress ? { localAddress } : {}) })
+  const res = await rawRequest(gw.url, '/api/orders', {
+    headers: { authorization: `Bearer ${token}` },
+    timeoutMs: 5_000,
+    ...(localAddress ? { localAddress } : {}),
+  })
   return { status: res.status, ms: performance.now() - started }
 }
 
@@ -91,7 +99,9 @@ server: { maxInFlightPerAddress: 2 }
 routes: [{ id: slow, path: /slow, upstream: "${slow.url}", auth: [] }]
 `)
     try {
-      const aborted = ['127.0.0.5', '127.0.0.5'].map((localAddress) => rawRequest(gw.url, '/slow/x', { localAddress, timeoutMs: 50 }).catch((err: Error) => err.message))
+      const aborted = ['127.0.0.5', '127.0.0.5'].map((localAddress) =>
+        rawRequest(gw.url, '/slow/x', { localAddress, timeoutMs: 50 }).catch((err: Error) => err.message),
+      )
       expect(await Promise.all(aborted)).toEqual(['client timeout', 'client timeout'])
       await sleep(400)
       const again = await Promise.all(['127.0.0.5', '127.0.0.5'].map((localAddress) => rawRequest(gw.url, '/slow/y', { localAddress })))
@@ -170,7 +180,14 @@ routes: [{ id: slow, path: /slow, upstream: "${slow.url}", auth: [], timeoutMs: 
 `)
     try {
       const from = '127.0.3.1'
-      const leaving = await Promise.all(Array.from({ length: 40 }, () => rawRequest(gw.url, '/slow/x', { localAddress: from, timeoutMs: 200 }).then((r) => r.status, () => 'left')))
+      const leaving = await Promise.all(
+        Array.from({ length: 40 }, () =>
+          rawRequest(gw.url, '/slow/x', { localAddress: from, timeoutMs: 200 }).then(
+            (r) => r.status,
+            () => 'left',
+          ),
+        ),
+      )
       expect(leaving.filter((s) => s === 'left')).toHaveLength(32)
       expect(leaving.filter((s) => s === 429)).toHaveLength(8)
       await sleep(300)

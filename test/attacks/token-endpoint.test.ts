@@ -129,7 +129,11 @@ tokenEndpoint: { rateLimit: { points: 1000, duration: 60 }, failureLimit: { poin
 clients: [{ id: reporting, secretHash: "${secretHash}" }]
 `)
     const attempt = (id: string) => () =>
-      rawRequest(timed.url, '/oauth/token', { method: 'POST', headers: { 'content-type': FORM, authorization: basic(id, 'guess') }, body: 'grant_type=client_credentials' })
+      rawRequest(timed.url, '/oauth/token', {
+        method: 'POST',
+        headers: { 'content-type': FORM, authorization: basic(id, 'guess') },
+        body: 'grant_type=client_credentials',
+      })
     const [wrong, unknown] = await medianTimes((i) => [attempt('reporting'), attempt(`nobody-${i}`)])
     await timed.close()
     return unknown / wrong
@@ -183,17 +187,21 @@ users:
   - { username: bob, passwordHash: "${await hashSecret('b', { logN: 9 })}" }
 `)
     await mixed.close()
-    expect(mixed.config.warnings).toContainEqual(expect.stringMatching(/^user passwords are hashed at different costs \(scrypt ln=8,r=8,p=1: alice; scrypt ln=9,r=8,p=1: bob\).*gatehouse hash-secret/))
+    expect(mixed.config.warnings).toContainEqual(
+      expect.stringMatching(/^user passwords are hashed at different costs \(scrypt ln=8,r=8,p=1: alice; scrypt ln=9,r=8,p=1: bob\).*gatehouse hash-secret/),
+    )
     expect(mixed.config.warnings.some((w) => w.startsWith('client secrets'))).toBe(false)
   })
 
-  it('counts a generated secret\'s fast hash as a cost of its own: mixed with scrypt, it warns', async () => {
+  it("counts a generated secret's fast hash as a cost of its own: mixed with scrypt, it warns", async () => {
     const mixed = await startGateway(`
 clients:
   - { id: made, secretHash: "${hashGeneratedSecret(generateSecret())}" }
   - { id: chosen, secretHash: "${await hashSecret('s3cret', { logN: 8 })}" }
 `)
     await mixed.close()
-    expect(mixed.config.warnings).toContainEqual(expect.stringMatching(/^client secrets are hashed at different costs \(sha256 \(generated\): made; scrypt ln=8,r=8,p=1: chosen\).*--generated/))
+    expect(mixed.config.warnings).toContainEqual(
+      expect.stringMatching(/^client secrets are hashed at different costs \(sha256 \(generated\): made; scrypt ln=8,r=8,p=1: chosen\).*--generated/),
+    )
   })
 })

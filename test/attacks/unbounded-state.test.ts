@@ -37,14 +37,21 @@ async function flood(count: number, concurrency: number, send: (i: number) => Pr
 }
 
 const tokenRequest = (url: string, clientId: string, secret: string) =>
-  rawRequest(url, '/oauth/token', { method: 'POST', headers: FORM, body: new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: secret }).toString() })
+  rawRequest(url, '/oauth/token', {
+    method: 'POST',
+    headers: FORM,
+    body: new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: secret }).toString(),
+  })
 
 describe('state from unauthenticated input', () => {
   it('keeps a gateway with a 48 MiB heap alive through 4,000 made-up 15 kB client ids', async () => {
     // A cheap hash (ln=4), so that the decoy check is cheap too and the run is about memory.
-    const gw = await spawnGateway(`${limits()}
+    const gw = await spawnGateway(
+      `${limits()}
 clients: [{ id: app, secretHash: "${await hashSecret('s3cret', { logN: 4 })}" }]
-`, { nodeArgs: ['--max-old-space-size=48'] })
+`,
+      { nodeArgs: ['--max-old-space-size=48'] },
+    )
     try {
       const statuses = await flood(4_000, 16, (i) => tokenRequest(gw.url, bigId(i), 'guess'))
       expect(statuses).toEqual({ 401: 4_000 })
@@ -56,7 +63,7 @@ clients: [{ id: app, secretHash: "${await hashSecret('s3cret', { logN: 4 })}" }]
     }
   }, 60_000) // ~15 s alone; a busy CI machine has taken over 20
 
-  it('lets no stranger spend a client\'s token budget with wrong secrets', async () => {
+  it("lets no stranger spend a client's token budget with wrong secrets", async () => {
     const gw = await startGateway(`${limits(3)}
 clients: [{ id: app, secretHash: "${await fastHash('s3cret')}" }]
 `)
@@ -67,13 +74,17 @@ clients: [{ id: app, secretHash: "${await fastHash('s3cret')}" }]
     await gw.close()
   })
 
-  it('lets no stranger spend a public client\'s token budget by sending its id', async () => {
+  it("lets no stranger spend a public client's token budget by sending its id", async () => {
     const gw = await startGateway(`${limits(3)}
 server: { trustedProxies: [127.0.0.1] }
 clients: [{ id: spa, type: public, redirectUris: ["http://app.example/cb"], grants: [authorization_code, refresh_token] }]
 `)
     const redeem = (from: string) =>
-      rawRequest(gw.url, '/oauth/token', { method: 'POST', headers: { ...FORM, 'x-forwarded-for': from }, body: 'grant_type=authorization_code&client_id=spa&code=made-up&code_verifier=' + 'v'.repeat(43) })
+      rawRequest(gw.url, '/oauth/token', {
+        method: 'POST',
+        headers: { ...FORM, 'x-forwarded-for': from },
+        body: 'grant_type=authorization_code&client_id=spa&code=made-up&code_verifier=' + 'v'.repeat(43),
+      })
     const stranger = []
     for (let i = 0; i < 4; i++) stranger.push((await redeem('198.51.100.66')).status)
     expect(stranger).toEqual([400, 400, 400, 429])
@@ -115,7 +126,7 @@ users: [{ username: alice, passwordHash: "${await fastHash('alice-pw')}" }]
     const before = await usedMemory()
     expect(await flood(2_000, 16, (i) => tokenRequest(gw.url, bigId(i), 'guess'))).toEqual({ 401: 2_000 })
     expect(await client.dbsize()).toBeLessThanOrEqual(2) // the per-address failure counter
-    expect(await usedMemory() - before).toBeLessThan(512 * 1024)
+    expect((await usedMemory()) - before).toBeLessThan(512 * 1024)
   })
 
   it('keeps made-up usernames in a bounded set of counters: 2,000 of 15 kB each', async () => {
@@ -132,6 +143,6 @@ users: [{ username: alice, passwordHash: "${await fastHash('alice-pw')}" }]
     const keys = await client.keys('*')
     expect(keys.length).toBeLessThanOrEqual(UNKNOWN_USER_BUCKETS + 3)
     expect(Math.max(...keys.map((k) => k.length))).toBeLessThan(100)
-    expect(await usedMemory() - before).toBeLessThan(1024 * 1024)
+    expect((await usedMemory()) - before).toBeLessThan(1024 * 1024)
   })
 })

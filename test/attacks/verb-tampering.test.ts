@@ -105,7 +105,10 @@ routes: [{ id: everything, path: /, upstream: "${origin.url}", auth: [] }]
     ['GET', '/.WELL-KNOWN/oauth-authorization-server', 404],
     ['PATCH', '/oauth/authorize', 405],
   ])('never proxies %s %s', async (method, path, status) => {
-    const form = method === 'POST' ? { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials&client_id=x&client_secret=s3cret' } : {}
+    const form =
+      method === 'POST'
+        ? { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials&client_id=x&client_secret=s3cret' }
+        : {}
     const res = await rawRequest(open.url, path, { method, ...form })
     expect(res.status).toBe(status)
     if (status === 405 || status === 204) expect(res.headers.allow).toBeTruthy()

@@ -26,14 +26,18 @@ describe('config loading', () => {
     expect(config.tokenEndpoint.paths.map((t) => t.path)).toEqual(['/oauth/token'])
   })
 
-  it('refuses several workers without a shared key and store, and an admin port on the listener\'s', async () => {
+  it("refuses several workers without a shared key and store, and an admin port on the listener's", async () => {
     expect(await problemsOf('server: { workers: 2 }')).toEqual([
       'line 1: server.workers: 2 workers need signing.keyFile and a shared store (store.redis, store.sentinels or store.cluster): each worker would otherwise sign with its own key and count in its own memory',
     ])
     expect(await problemsOf('server: { workers: auto, port: 8080 }\nadmin: { port: 8080 }')).toEqual(
-      expect.arrayContaining(['line 2: admin.port: must differ from the listener\'s port (8080)']),
+      expect.arrayContaining(["line 2: admin.port: must differ from the listener's port (8080)"]),
     )
-    const config = await parseConfig('server: { workers: 4 }\nsigning: { keyFile: k.jwk }\nstore: { redis: "redis://127.0.0.1:6390" }\nadmin: { port: 9901 }', FILE, {})
+    const config = await parseConfig(
+      'server: { workers: 4 }\nsigning: { keyFile: k.jwk }\nstore: { redis: "redis://127.0.0.1:6390" }\nadmin: { port: 9901 }',
+      FILE,
+      {},
+    )
     expect([config.server.workers, config.admin]).toEqual([4, { host: '127.0.0.1', port: 9901 }])
     expect((await parseConfig('', FILE, {})).server.workers).toBe(1)
   })
@@ -139,7 +143,7 @@ describe('config loading', () => {
     expect(config.clients.get('a')!.secret!.key.length).toBe(32)
   })
 
-  it('warns when an address\'s share of the body buffer is smaller than one buffered body', async () => {
+  it("warns when an address's share of the body buffer is smaller than one buffered body", async () => {
     const config = await parseConfig('server: { requestBufferBytes: 1048576, requestBufferTotalBytes: 4194304 }', FILE, {})
     expect(config.server.requestBufferPerAddressBytes).toBe(524288)
     expect(config.warnings).toEqual([expect.stringMatching(/lets one address buffer 524288 bytes.*raise it to 8388608 or more/)])
@@ -157,7 +161,9 @@ authorize: { paths: ["/o/authorize#x"] }`)
   })
 
   it('refuses a secretHash it cannot verify, and costs a config cannot afford', async () => {
-    const problems = await problemsOf('clients:\n  - { id: a, secretHash: "$scrypt$ln=30,r=8,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" }')
+    const problems = await problemsOf(
+      'clients:\n  - { id: a, secretHash: "$scrypt$ln=30,r=8,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" }',
+    )
     expect(problems).toEqual(['line 2: clients[0].secretHash: scrypt ln must be 1..20'])
   })
 
@@ -175,7 +181,10 @@ authorize: { paths: ["/o/authorize#x"] }`)
       FILE,
       {},
     )
-    expect(config.routes.map((r) => [r.id, r.path, r.upstreamBasePath])).toEqual([['api', '/api', '/base'], ['all', '/', '']])
+    expect(config.routes.map((r) => [r.id, r.path, r.upstreamBasePath])).toEqual([
+      ['api', '/api', '/base'],
+      ['all', '/', ''],
+    ])
     expect(config.signing.keyFile).toBe('/etc/gatehouse/keys/k.jwk')
     expect(Object.isFrozen(config.routes[0])).toBe(true)
   })
@@ -185,22 +194,38 @@ authorize: { paths: ["/o/authorize#x"] }`)
     expect((await parseConfig(yaml, FILE, {})).store).toEqual({ redis: undefined, onRedisError: 'insurance' })
     expect((await parseConfig(yaml, FILE, { REDIS_URL: '' })).store.redis).toBeUndefined()
     expect((await parseConfig(yaml, FILE, { REDIS_URL: 'redis://10.1.1.1:6379' })).store.redis).toEqual({ mode: 'server', url: 'redis://10.1.1.1:6379' })
-    expect((await parseConfig('store: { redis: "redis://a:1" }', FILE, { REDIS_URL: 'redis://b:2' })).store.redis).toEqual({ mode: 'server', url: 'redis://b:2' })
+    expect((await parseConfig('store: { redis: "redis://a:1" }', FILE, { REDIS_URL: 'redis://b:2' })).store.redis).toEqual({
+      mode: 'server',
+      url: 'redis://b:2',
+    })
     expect(await problemsOf('store: { redis: "http://x" }')).toEqual(['line 1: store.redis: must be a redis:// or rediss:// URL'])
     // From the environment, the variable is to blame, not a line of the file.
-    expect(await problemsOf('server:\n  port: 1\nstore: {}', { REDIS_URL: 'http://x' })).toEqual(['environment variable REDIS_URL: must be a redis:// or rediss:// URL'])
+    expect(await problemsOf('server:\n  port: 1\nstore: {}', { REDIS_URL: 'http://x' })).toEqual([
+      'environment variable REDIS_URL: must be a redis:// or rediss:// URL',
+    ])
   })
 
   it('takes Redis Sentinel and Redis Cluster nodes, with secrets from the environment', async () => {
     const sentinels = await parseConfig(
-      ['store:', '  sentinels:', '    masterName: gatehouse', '    nodes: [10.0.0.1:26379, "[fd00::2]:26379"]', '    password: ${REDIS_PASSWORD}', '    sentinelPassword: ${SENTINEL_PASSWORD:-}', '    tls: true'].join('\n'),
+      [
+        'store:',
+        '  sentinels:',
+        '    masterName: gatehouse',
+        '    nodes: [10.0.0.1:26379, "[fd00::2]:26379"]',
+        '    password: ${REDIS_PASSWORD}',
+        '    sentinelPassword: ${SENTINEL_PASSWORD:-}',
+        '    tls: true',
+      ].join('\n'),
       FILE,
       { REDIS_PASSWORD: 'pw' },
     )
     expect(sentinels.store.redis).toEqual({
       mode: 'sentinels',
       masterName: 'gatehouse',
-      nodes: [{ host: '10.0.0.1', port: 26379 }, { host: 'fd00::2', port: 26379 }],
+      nodes: [
+        { host: '10.0.0.1', port: 26379 },
+        { host: 'fd00::2', port: 26379 },
+      ],
       username: undefined,
       password: 'pw',
       sentinelPassword: undefined, // empty counts as none
@@ -209,7 +234,10 @@ authorize: { paths: ["/o/authorize#x"] }`)
     const cluster = await parseConfig('store:\n  cluster: { nodes: [redis-0.redis:6379, redis-1.redis:6379], username: gatehouse, password: pw }', FILE, {})
     expect(cluster.store.redis).toEqual({
       mode: 'cluster',
-      nodes: [{ host: 'redis-0.redis', port: 6379 }, { host: 'redis-1.redis', port: 6379 }],
+      nodes: [
+        { host: 'redis-0.redis', port: 6379 },
+        { host: 'redis-1.redis', port: 6379 },
+      ],
       username: 'gatehouse',
       password: 'pw',
       tls: false,
@@ -236,7 +264,9 @@ authorize: { paths: ["/o/authorize#x"] }`)
       'line 3: store.cluster.nodes[0]: must be host:port (IPv6: [::1]:6379)',
       'line 3: store.cluster.nodes[2]: must be host:port (IPv6: [::1]:6379)',
     ])
-    expect(await problemsOf('store:\n  sentinels:\n    masterName: m\n    nodes: ["10.0.0.2:70000"]')).toEqual(['line 4: store.sentinels.nodes[0]: "10.0.0.2:70000": the port must be 1 to 65535'])
+    expect(await problemsOf('store:\n  sentinels:\n    masterName: m\n    nodes: ["10.0.0.2:70000"]')).toEqual([
+      'line 4: store.sentinels.nodes[0]: "10.0.0.2:70000": the port must be 1 to 65535',
+    ])
     expect(await problemsOf('store:\n  sentinels: { nodes: [a:1] }')).toEqual(['line 2: store.sentinels: missing required key "masterName"'])
   })
 
@@ -269,7 +299,7 @@ authorize: { paths: ["/o/authorize#x"] }`)
     ])
   })
 
-  it('defaults a route\'s limit to counting by client, or by ip on a public route', async () => {
+  it("defaults a route's limit to counting by client, or by ip on a public route", async () => {
     const config = await parseConfig(
       'routes:\n  - { id: a, path: /a, upstream: "http://127.0.0.1:1", rateLimit: { points: 5, duration: 1m } }\n  - { id: b, path: /b, upstream: "http://127.0.0.1:1", auth: [], rateLimit: { points: 5, duration: 60 } }',
       FILE,
@@ -310,7 +340,15 @@ authorize: { paths: ["/o/authorize#x"] }`)
 
   it('refuses a YAML alias to a missing anchor, or an alias bomb, with a ConfigError', async () => {
     expect(await problemsOf('*missing')).toEqual([expect.stringMatching(/^the YAML cannot be read: /)])
-    const bomb = ['a: &a [x, x, x, x, x, x, x, x, x, x]', ...'bcdefghij'.split('').map((c, i) => `${c}: &${c} [${Array(10).fill('*' + String.fromCharCode(97 + i)).join(', ')}]`)].join('\n')
+    const bomb = [
+      'a: &a [x, x, x, x, x, x, x, x, x, x]',
+      ...'bcdefghij'.split('').map(
+        (c, i) =>
+          `${c}: &${c} [${Array(10)
+            .fill('*' + String.fromCharCode(97 + i))
+            .join(', ')}]`,
+      ),
+    ].join('\n')
     expect(await problemsOf(bomb)).toEqual([expect.stringMatching(/^the YAML cannot be read: /)])
   })
 })

@@ -15,8 +15,12 @@ declare module 'vitest' {
 export default function setup(project: TestProject): void {
   const root = join(import.meta.dirname, '..', '..')
   const outDir = join(root, 'node_modules', '.cache', 'gatehouse-test', 'dist')
-  execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json'), '--outDir', outDir, '--sourceMap', 'false'], {
-    stdio: 'inherit',
-  })
+  execFileSync(
+    process.execPath,
+    [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json'), '--outDir', outDir, '--sourceMap', 'false'],
+    {
+      stdio: 'inherit',
+    },
+  )
   project.provide('gatehouseBin', join(outDir, 'bin.js'))
 }

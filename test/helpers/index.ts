@@ -123,9 +123,7 @@ export async function writeKeyFile(alg: 'ES256' | 'RS256' | 'EdDSA' = 'ES256'): 
 export async function mintToken(jwk: JWK, claims: Record<string, unknown>, header: Record<string, unknown> = {}): Promise<string> {
   const { createPrivateKey } = await import('node:crypto')
   const key = createPrivateKey({ key: jwk, format: 'jwk' })
-  return new SignJWT(claims)
-    .setProtectedHeader({ alg: jwk.alg!, kid: jwk.kid, typ: 'at+jwt', ...header })
-    .sign(key)
+  return new SignJWT(claims).setProtectedHeader({ alg: jwk.alg!, kid: jwk.kid, typ: 'at+jwt', ...header }).sign(key)
 }
 
 /** Asks the gateway for a client-credentials token over HTTP, as a client would. */
@@ -140,8 +138,7 @@ export async function fetchToken(gatewayUrl: string, clientId: string, secret: s
   return body.access_token
 }
 
-export const basic = (id: string, secret: string) =>
-  'Basic ' + Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')
+export const basic = (id: string, secret: string) => 'Basic ' + Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')
 
 // ---------------------------------------------------------------------------------------------
 // Raw HTTP: node:http sends the path exactly as given (fetch would normalise it first).
@@ -211,7 +208,13 @@ export interface LoginResult {
   readonly location?: string
 }
 
-const unescapeHtml = (s: string) => s.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&')
+const unescapeHtml = (s: string) =>
+  s
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&')
 
 /** The hidden fields of the first form in a page. */
 export function hiddenFields(html: string): Record<string, string> {
@@ -328,7 +331,12 @@ export async function spawnGateway(yaml: string, options: { nodeArgs?: string[];
   )
   const started = Date.now()
   const url = `http://127.0.0.1:${port}`
-  while (!(await fetch(`${url}/.well-known/jwks.json`).then((r) => r.ok, () => false))) {
+  while (
+    !(await fetch(`${url}/.well-known/jwks.json`).then(
+      (r) => r.ok,
+      () => false,
+    ))
+  ) {
     if (child.exitCode !== null || Date.now() - started > 15_000) {
       if (child.exitCode === null) child.kill('SIGKILL') // never leave a half-started gateway behind
       throw new Error(`the gateway did not start:\n${output}`)

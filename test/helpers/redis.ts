@@ -79,8 +79,20 @@ function listenArgs(port: number, tls: boolean): string[] {
   if (!tls) return ['--port', String(port)]
   tlsPorts.add(port)
   return [
-    '--port', '0', '--tls-port', String(port), '--tls-cert-file', TEST_CERT, '--tls-key-file', TEST_KEY,
-    '--tls-ca-cert-file', TEST_CERT, '--tls-auth-clients', 'no', '--tls-replication', 'yes',
+    '--port',
+    '0',
+    '--tls-port',
+    String(port),
+    '--tls-cert-file',
+    TEST_CERT,
+    '--tls-key-file',
+    TEST_KEY,
+    '--tls-ca-cert-file',
+    TEST_CERT,
+    '--tls-auth-clients',
+    'no',
+    '--tls-replication',
+    'yes',
   ]
 }
 
@@ -177,14 +189,29 @@ export async function startRedisCluster({ tls = false } = {}): Promise<RedisClus
     await Promise.all(
       ports.slice(0, 6).map(async (port, i) => {
         const args = [
-          ...listenArgs(port, tls), '--cluster-port', String(ports[6 + i]), ...EPHEMERAL, ...(tls ? ['--tls-cluster', 'yes'] : []),
-          '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir,
-          '--cluster-node-timeout', '1000',
+          ...listenArgs(port, tls),
+          '--cluster-port',
+          String(ports[6 + i]),
+          ...EPHEMERAL,
+          ...(tls ? ['--tls-cluster', 'yes'] : []),
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          join(dir, `nodes-${port}.conf`),
+          '--dir',
+          dir,
+          '--cluster-node-timeout',
+          '1000',
           // A replica syncs at once, and may take over however long ago it last heard its master
           // (the test crashes a master a second or two after the cluster is made). CLUSTER SLOTS
           // lists a replica once its replication offset has moved, which a master's ping to its
           // replicas does: every second, not every 10.
-          '--repl-diskless-sync-delay', '0', '--cluster-replica-validity-factor', '0', '--repl-ping-replica-period', '1',
+          '--repl-diskless-sync-delay',
+          '0',
+          '--cluster-replica-validity-factor',
+          '0',
+          '--repl-ping-replica-period',
+          '1',
         ]
         nodes.set(port, await spawnRedisServer(args))
       }),
@@ -293,7 +320,15 @@ export async function startRedisSentinel({ tls = false } = {}): Promise<RedisSen
       conf,
       [
         ...(tls
-          ? ['port 0', `tls-port ${port}`, `tls-cert-file ${TEST_CERT}`, `tls-key-file ${TEST_KEY}`, `tls-ca-cert-file ${TEST_CERT}`, 'tls-auth-clients no', 'tls-replication yes']
+          ? [
+              'port 0',
+              `tls-port ${port}`,
+              `tls-cert-file ${TEST_CERT}`,
+              `tls-key-file ${TEST_KEY}`,
+              `tls-ca-cert-file ${TEST_CERT}`,
+              'tls-auth-clients no',
+              'tls-replication yes',
+            ]
           : [`port ${port}`]),
         'bind 127.0.0.1',
         `dir ${dir}`,

@@ -68,7 +68,11 @@ describe('Basic credentials, as sent and as form-encoded', () => {
   })
 
   it('takes Basic base64("id:") as a public client with no secret, as requests-oauthlib sends it', async () => {
-    const res = await token(raw('spa', ''), from(), 'grant_type=authorization_code&code=made-up&redirect_uri=http%3A%2F%2Fapp.example%2Fcb&code_verifier=' + 'v'.repeat(43))
+    const res = await token(
+      raw('spa', ''),
+      from(),
+      'grant_type=authorization_code&code=made-up&redirect_uri=http%3A%2F%2Fapp.example%2Fcb&code_verifier=' + 'v'.repeat(43),
+    )
     expect(res.status).toBe(400) // the client is known and public; only the made-up code is wrong
     expect(res.json()).toMatchObject({ error: 'invalid_grant' })
     expect((await token(raw('legacy', ''))).status).toBe(401) // a confidential client with no secret
@@ -78,7 +82,11 @@ describe('Basic credentials, as sent and as form-encoded', () => {
   // header came, so `Basic base64("spa:")` let anyone check a stolen public-client token's liveness.
   it('does not let a public client introspect, however it names itself', async () => {
     for (const headers of [{ authorization: raw('spa', ''), ...from() }, from()]) {
-      const res = await rawRequest(gw.url, '/oauth/introspect', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: 'token=anything&client_id=spa' })
+      const res = await rawRequest(gw.url, '/oauth/introspect', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+        body: 'token=anything&client_id=spa',
+      })
       expect(res.status).toBe(401)
       expect(res.json()).toMatchObject({ error: 'invalid_client' })
     }
@@ -87,7 +95,16 @@ describe('Basic credentials, as sent and as form-encoded', () => {
   // Real clients, as they build the header: curl -u sends the parts as they are (RFC 7617), and
   // openid-client form-encodes them first (RFC 6749 §2.3.1). Both get a token for the same secret.
   it.skipIf(!hasCurl)('gives curl -u a token for a secret with +, % and spaces', async () => {
-    const { stdout } = await promisify(execFile)('curl', ['-s', '-u', `legacy:${SECRET}`, '-H', 'x-forwarded-for: 198.51.100.200', '-d', 'grant_type=client_credentials', `${gw.url}/oauth/token`])
+    const { stdout } = await promisify(execFile)('curl', [
+      '-s',
+      '-u',
+      `legacy:${SECRET}`,
+      '-H',
+      'x-forwarded-for: 198.51.100.200',
+      '-d',
+      'grant_type=client_credentials',
+      `${gw.url}/oauth/token`,
+    ])
     expect(JSON.parse(stdout)).toMatchObject({ token_type: 'Bearer', access_token: expect.any(String) })
   })
 

@@ -16,7 +16,10 @@ clients: [{ id: spa, type: public, redirectUris: ["${SPA}/cb"], webOrigins: ["${
 afterAll(() => gw?.close())
 
 const preflight = (path: string, origin: string, method = 'POST') =>
-  rawRequest(gw.url, path, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': method, 'access-control-request-headers': 'content-type' } })
+  rawRequest(gw.url, path, {
+    method: 'OPTIONS',
+    headers: { origin, 'access-control-request-method': method, 'access-control-request-headers': 'content-type' },
+  })
 
 describe('CORS', () => {
   it('answers a preflight to the token endpoint from a client origin, without credentials', async () => {
@@ -40,10 +43,18 @@ describe('CORS', () => {
   })
 
   it('lets the client origin read token answers, errors included, and no other origin', async () => {
-    const mine = await rawRequest(gw.url, '/oauth/token', { method: 'POST', headers: { origin: SPA, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=authorization_code&client_id=spa&code=x' })
+    const mine = await rawRequest(gw.url, '/oauth/token', {
+      method: 'POST',
+      headers: { origin: SPA, 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'grant_type=authorization_code&client_id=spa&code=x',
+    })
     expect(mine.status).toBe(400)
     expect(mine.headers['access-control-allow-origin']).toBe(SPA)
-    const other = await rawRequest(gw.url, '/oauth/token', { method: 'POST', headers: { origin: 'https://evil.example', 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=authorization_code&client_id=spa&code=x' })
+    const other = await rawRequest(gw.url, '/oauth/token', {
+      method: 'POST',
+      headers: { origin: 'https://evil.example', 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'grant_type=authorization_code&client_id=spa&code=x',
+    })
     expect(other.headers).not.toHaveProperty('access-control-allow-origin')
     for (const path of ['/oauth/revoke', '/oauth/introspect']) expect((await preflight(path, SPA)).status).toBe(204)
   })
@@ -54,11 +65,15 @@ describe('CORS', () => {
       expect(res.headers['access-control-allow-origin']).toBe(origin)
       expect((await preflight('/.well-known/oauth-authorization-server', origin, 'GET')).status).toBe(204)
     }
-    expect((await rawRequest(gw.url, '/.well-known/jwks.json', { headers: { origin: 'https://evil.example' } })).headers).not.toHaveProperty('access-control-allow-origin')
+    expect((await rawRequest(gw.url, '/.well-known/jwks.json', { headers: { origin: 'https://evil.example' } })).headers).not.toHaveProperty(
+      'access-control-allow-origin',
+    )
   })
 
   it('never answers CORS on the authorize page', async () => {
-    const page = await rawRequest(gw.url, `/oauth/authorize?response_type=code&client_id=spa&redirect_uri=${encodeURIComponent(SPA + '/cb')}`, { headers: { origin: SPA } })
+    const page = await rawRequest(gw.url, `/oauth/authorize?response_type=code&client_id=spa&redirect_uri=${encodeURIComponent(SPA + '/cb')}`, {
+      headers: { origin: SPA },
+    })
     expect(page.headers).not.toHaveProperty('access-control-allow-origin')
     expect((await preflight('/oauth/authorize', SPA, 'GET')).headers).not.toHaveProperty('access-control-allow-origin')
   })

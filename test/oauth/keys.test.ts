@@ -64,7 +64,11 @@ describe('public keys kept after a rotation', () => {
     const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...rsaPublic } = await generateSigningJwk('RS256')
     const keys = await loadSigningKeys('ES256', await write('set.json', JSON.stringify({ keys: [current, { ...rsaPublic, alg: undefined }] })))
     expect(keys.algorithms).toEqual(['ES256', 'RS256'])
-    await expect(loadSigningKeys('ES256', await write('ps.json', JSON.stringify({ keys: [current, { ...rsaPublic, alg: 'PS256' }] })))).rejects.toThrow(/algorithm gatehouse does not use \(PS256\)/)
-    await expect(loadSigningKeys('ES256', await write('bad.json', JSON.stringify({ keys: [current, { ...rsaPublic, alg: 'ES256' }] })))).rejects.toThrow(/ES256 needs an EC P-256 key/)
+    await expect(loadSigningKeys('ES256', await write('ps.json', JSON.stringify({ keys: [current, { ...rsaPublic, alg: 'PS256' }] })))).rejects.toThrow(
+      /algorithm gatehouse does not use \(PS256\)/,
+    )
+    await expect(loadSigningKeys('ES256', await write('bad.json', JSON.stringify({ keys: [current, { ...rsaPublic, alg: 'ES256' }] })))).rejects.toThrow(
+      /ES256 needs an EC P-256 key/,
+    )
   })
 })

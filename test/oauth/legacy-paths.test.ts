@@ -20,7 +20,14 @@ afterAll(() => gw?.close())
 describe('legacy authorize and token paths', () => {
   it('serves the login page at /o/authorize/, posts back there, and redeems the code at /o/token/', async () => {
     const verifier = 'v'.repeat(43)
-    const query = new URLSearchParams({ response_type: 'code', client_id: 'web', redirect_uri: CB, state: 's', code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256' })
+    const query = new URLSearchParams({
+      response_type: 'code',
+      client_id: 'web',
+      redirect_uri: CB,
+      state: 's',
+      code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+      code_challenge_method: 'S256',
+    })
     const { page, submit, location } = await browserLogin(`${gw.url}/o/authorize/?${query}`)
     expect(page.status).toBe(200)
     expect(page.text).toContain('<form method="post" action="/o/authorize/">')
@@ -37,7 +44,13 @@ describe('legacy authorize and token paths', () => {
   })
 
   it('still serves /oauth/authorize, whose form posts back to itself', async () => {
-    const query = new URLSearchParams({ response_type: 'code', client_id: 'web', redirect_uri: CB, code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' })
+    const query = new URLSearchParams({
+      response_type: 'code',
+      client_id: 'web',
+      redirect_uri: CB,
+      code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+      code_challenge_method: 'S256',
+    })
     const page = await rawRequest(gw.url, `/oauth/authorize?${query}`)
     expect(page.text).toContain('<form method="post" action="/oauth/authorize">')
   })

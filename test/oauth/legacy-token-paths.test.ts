@@ -32,29 +32,48 @@ describe('legacy token paths', () => {
   })
 
   it('refreshes at a configured refresh path with a wildcard segment, refreshToken in the query', async () => {
-    const { refresh_token } = (await rawRequest(gw.url, '/ac/oauth/ext/token', { method: 'POST', headers: { authorization: basic('pod', 'key') } })).json<{ refresh_token: string }>()
-    const res = await rawRequest(gw.url, `/ac/oauth/external/abcdefg/refresh?refreshToken=${refresh_token}`, { method: 'POST', headers: { authorization: basic('pod', 'key') } })
+    const { refresh_token } = (await rawRequest(gw.url, '/ac/oauth/ext/token', { method: 'POST', headers: { authorization: basic('pod', 'key') } })).json<{
+      refresh_token: string
+    }>()
+    const res = await rawRequest(gw.url, `/ac/oauth/external/abcdefg/refresh?refreshToken=${refresh_token}`, {
+      method: 'POST',
+      headers: { authorization: basic('pod', 'key') },
+    })
     expect(res.status).toBe(200)
     expect(res.json()).toMatchObject({ access_token: expect.any(String), refresh_token: expect.any(String) })
   })
 
-  it('answers errors with the path\'s own codes and description field', async () => {
+  it("answers errors with the path's own codes and description field", async () => {
     const grant = await rawRequest(gw.url, '/passport/token', { method: 'POST', headers: FORM, body: 'grant_type=password&client_id=pod&client_secret=key' })
     // password is a grant the gateway knows, but pod may not use it: unauthorized_client, unmapped.
     expect(grant.json()).toEqual({ error: 'unauthorized_client', description: expect.any(String) })
-    const unknownGrant = await rawRequest(gw.url, '/passport/token', { method: 'POST', headers: FORM, body: 'grant_type=magic&client_id=pod&client_secret=key' })
+    const unknownGrant = await rawRequest(gw.url, '/passport/token', {
+      method: 'POST',
+      headers: FORM,
+      body: 'grant_type=magic&client_id=pod&client_secret=key',
+    })
     expect(unknownGrant.status).toBe(400)
     expect(unknownGrant.json()).toEqual({ error: 'T001', description: 'this grant type is not supported' })
-    const client = await rawRequest(gw.url, '/passport/token', { method: 'POST', headers: FORM, body: 'grant_type=client_credentials&client_id=pod&client_secret=nope' })
+    const client = await rawRequest(gw.url, '/passport/token', {
+      method: 'POST',
+      headers: FORM,
+      body: 'grant_type=client_credentials&client_id=pod&client_secret=nope',
+    })
     expect(client.status).toBe(401)
     expect(client.json()).toEqual({ error: 'T006', description: 'client authentication failed' })
     // The same request at /oauth/token keeps RFC 6749's codes.
-    expect((await rawRequest(gw.url, '/oauth/token', { method: 'POST', headers: FORM, body: 'grant_type=magic&client_id=pod&client_secret=key' })).json()).toMatchObject({ error: 'unsupported_grant_type' })
+    expect(
+      (await rawRequest(gw.url, '/oauth/token', { method: 'POST', headers: FORM, body: 'grant_type=magic&client_id=pod&client_secret=key' })).json(),
+    ).toMatchObject({ error: 'unsupported_grant_type' })
   })
 
   it('indents with ?pretty=true and wraps in an envelope with ?envelope=true, errors too', async () => {
     const post = (query: string, secret = 'key') =>
-      rawRequest(gw.url, `/api/oauth/token${query}`, { method: 'POST', headers: { ...FORM, authorization: basic('pod', secret) }, body: 'grant_type=client_credentials' })
+      rawRequest(gw.url, `/api/oauth/token${query}`, {
+        method: 'POST',
+        headers: { ...FORM, authorization: basic('pod', secret) },
+        body: 'grant_type=client_credentials',
+      })
     const pretty = await post('?pretty=true')
     expect(pretty.text).toMatch(/^\{\n {2}"access_token": /)
     const enveloped = await post('?envelope=true', 'nope')
@@ -62,7 +81,11 @@ describe('legacy token paths', () => {
     expect(enveloped.json()).toEqual({ status: 401, content: { error: 'invalid_client', error_description: 'client authentication failed' } })
     expect((await post('')).text).not.toContain('\n')
     // Not on a path that does not enable it.
-    const plain = await rawRequest(gw.url, '/oauth/token?envelope=true', { method: 'POST', headers: { ...FORM, authorization: basic('pod', 'nope') }, body: 'grant_type=client_credentials' })
+    const plain = await rawRequest(gw.url, '/oauth/token?envelope=true', {
+      method: 'POST',
+      headers: { ...FORM, authorization: basic('pod', 'nope') },
+      body: 'grant_type=client_credentials',
+    })
     expect(plain.status).toBe(401)
   })
 })

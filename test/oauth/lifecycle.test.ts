@@ -90,7 +90,16 @@ describe.each(stores)('token lifecycle ($kind store)', ({ kind }) => {
   async function codeFor(params: Record<string, string> = {}, login = {}): Promise<{ code: string; verifier: string }> {
     const { verifier, challenge } = await pkce()
     const { location } = await browserLogin(
-      authorizeUrl({ response_type: 'code', client_id: 'web', redirect_uri: CALLBACK, scope: 'orders:read', state: 'st', code_challenge: challenge, code_challenge_method: 'S256', ...params }),
+      authorizeUrl({
+        response_type: 'code',
+        client_id: 'web',
+        redirect_uri: CALLBACK,
+        scope: 'orders:read',
+        state: 'st',
+        code_challenge: challenge,
+        code_challenge_method: 'S256',
+        ...params,
+      }),
       login,
     )
     return { code: new URL(location!).searchParams.get('code')!, verifier }
@@ -108,7 +117,13 @@ describe.each(stores)('token lifecycle ($kind store)', ({ kind }) => {
       })
       const { verifier, challenge } = await pkce()
       const state = oidc.randomState()
-      const url = oidc.buildAuthorizationUrl(client, { redirect_uri: CALLBACK, scope: 'orders:read profile', code_challenge: challenge, code_challenge_method: 'S256', state })
+      const url = oidc.buildAuthorizationUrl(client, {
+        redirect_uri: CALLBACK,
+        scope: 'orders:read profile',
+        code_challenge: challenge,
+        code_challenge_method: 'S256',
+        state,
+      })
       const login = await browserLogin(url)
       expect(login.page.headers['content-type']).toBe('text/html; charset=utf-8')
       expect(login.page.headers['content-security-policy']).toContain("frame-ancestors 'none'")
@@ -131,7 +146,9 @@ describe.each(stores)('token lifecycle ($kind store)', ({ kind }) => {
 
     it('lets a public client in with PKCE and no secret', async () => {
       const { verifier, challenge } = await pkce()
-      const { location } = await browserLogin(authorizeUrl({ response_type: 'code', client_id: 'spa', state: 's', code_challenge: challenge, code_challenge_method: 'S256' }))
+      const { location } = await browserLogin(
+        authorizeUrl({ response_type: 'code', client_id: 'spa', state: 's', code_challenge: challenge, code_challenge_method: 'S256' }),
+      )
       const code = new URL(location!).searchParams.get('code')!
       const res = await token({ grant_type: 'authorization_code', code, client_id: 'spa', code_verifier: verifier }, '')
       expect(res.status).toBe(200)
@@ -154,7 +171,11 @@ describe.each(stores)('token lifecycle ($kind store)', ({ kind }) => {
 
     it('refuses a code redeemed by another client', async () => {
       const { code, verifier } = await codeFor()
-      expectError(await token({ grant_type: 'authorization_code', code, redirect_uri: CALLBACK, code_verifier: verifier }, basic('other', 's3cret')), 400, 'invalid_grant')
+      expectError(
+        await token({ grant_type: 'authorization_code', code, redirect_uri: CALLBACK, code_verifier: verifier }, basic('other', 's3cret')),
+        400,
+        'invalid_grant',
+      )
     })
 
     it('refuses an expired code', async () => {
@@ -199,7 +220,14 @@ describe.each(stores)('token lifecycle ($kind store)', ({ kind }) => {
   describe('the authorization page', () => {
     it('shows an error page and never redirects when the redirect_uri is not registered', async () => {
       // Near misses of registered URIs: a trailing slash, case, userinfo, another query, a prefix.
-      for (const redirect_uri of [CALLBACK + '/', CALLBACK.toUpperCase(), 'http://127.0.0.1:1@evil.example/callback', 'http://app.example/cb?tenant=2', 'http://app.example/cb', `${CALLBACK}/../evil`]) {
+      for (const redirect_uri of [
+        CALLBACK + '/',
+        CALLBACK.toUpperCase(),
+        'http://127.0.0.1:1@evil.example/callback',
+        'http://app.example/cb?tenant=2',
+        'http://app.example/cb',
+        `${CALLBACK}/../evil`,
+      ]) {
         const res = await rawRequest(gw.url, `/oauth/authorize?${form({ response_type: 'code', client_id: 'web', redirect_uri, state: 's' })}`)
         expect(res.status, redirect_uri).toBe(400)
         expect(res.headers.location, redirect_uri).toBeUndefined()
@@ -235,7 +263,14 @@ describe.each(stores)('token lifecycle ($kind store)', ({ kind }) => {
     it('keeps the registered query of a redirect URI and adds to it', async () => {
       const { challenge } = await pkce()
       const { location } = await browserLogin(
-        authorizeUrl({ response_type: 'code', client_id: 'web', redirect_uri: 'http://app.example/cb?tenant=1', state: 'x y', code_challenge: challenge, code_challenge_method: 'S256' }),
+        authorizeUrl({
+          response_type: 'code',
+          client_id: 'web',
+          redirect_uri: 'http://app.example/cb?tenant=1',
+          state: 'x y',
+          code_challenge: challenge,
+          code_challenge_method: 'S256',
+        }),
       )
       const url = new URL(location!)
       expect(url.searchParams.get('tenant')).toBe('1')
@@ -271,20 +306,33 @@ describe.each(stores)('token lifecycle ($kind store)', ({ kind }) => {
       const res = await rawRequest(gw.url, '/oauth/authorize', {
         method: 'POST',
         headers: { ...FORM, cookie },
-        body: form({ response_type: 'code', client_id: 'web', redirect_uri: 'http://evil.example/cb', csrf, username: 'alice', password: 'alice-pw', decision: 'approve' }),
+        body: form({
+          response_type: 'code',
+          client_id: 'web',
+          redirect_uri: 'http://evil.example/cb',
+          csrf,
+          username: 'alice',
+          password: 'alice-pw',
+          decision: 'approve',
+        }),
       })
       expect(res.status).toBe(400)
       expect(res.headers.location).toBeUndefined()
     })
 
     it('sends access_denied back when the user declines', async () => {
-      const { location } = await browserLogin(authorizeUrl({ response_type: 'code', client_id: 'web', redirect_uri: CALLBACK, state: 's' }), { decision: 'deny' })
+      const { location } = await browserLogin(authorizeUrl({ response_type: 'code', client_id: 'web', redirect_uri: CALLBACK, state: 's' }), {
+        decision: 'deny',
+      })
       expect(new URL(location!).searchParams.get('error')).toBe('access_denied')
       expect(new URL(location!).searchParams.get('state')).toBe('s')
     })
 
     it('escapes what it echoes', async () => {
-      const res = await rawRequest(gw.url, `/oauth/authorize?${form({ response_type: 'code', client_id: 'web', redirect_uri: CALLBACK, state: '"><script>alert(1)</script>' })}`)
+      const res = await rawRequest(
+        gw.url,
+        `/oauth/authorize?${form({ response_type: 'code', client_id: 'web', redirect_uri: CALLBACK, state: '"><script>alert(1)</script>' })}`,
+      )
       expect(res.status).toBe(200)
       expect(res.text).not.toContain('<script>')
       expect(res.text).toContain('&quot;&gt;&lt;script&gt;')
@@ -313,12 +361,16 @@ describe.each(stores)('token lifecycle ($kind store)', ({ kind }) => {
   })
 
   describe('password grant', () => {
-    it('issues tokens bounded by both the client\'s and the user\'s scopes', async () => {
+    it("issues tokens bounded by both the client's and the user's scopes", async () => {
       const alice = await token({ grant_type: 'password', username: 'alice', password: 'alice-pw' }, basic('legacy', 's3cret'))
       expect(alice.json()).toMatchObject({ scope: 'orders:read orders:write', refresh_token: expect.any(String) })
       const bob = await token({ grant_type: 'password', username: 'bob', password: 'bob-pw' }, basic('legacy', 's3cret'))
       expect(bob.json()).toMatchObject({ scope: 'orders:read' })
-      expectError(await token({ grant_type: 'password', username: 'bob', password: 'bob-pw', scope: 'orders:write' }, basic('legacy', 's3cret')), 400, 'invalid_scope')
+      expectError(
+        await token({ grant_type: 'password', username: 'bob', password: 'bob-pw', scope: 'orders:write' }, basic('legacy', 's3cret')),
+        400,
+        'invalid_scope',
+      )
     })
 
     it('answers a wrong password and an unknown user alike', async () => {
@@ -335,14 +387,18 @@ describe.each(stores)('token lifecycle ($kind store)', ({ kind }) => {
 
     it('stops checking passwords for a username after too many failures', async () => {
       const statuses = []
-      for (let i = 0; i < 4; i++) statuses.push((await token({ grant_type: 'password', username: 'carol', password: `guess${i}` }, basic('legacy', 's3cret'))).status)
+      for (let i = 0; i < 4; i++)
+        statuses.push((await token({ grant_type: 'password', username: 'carol', password: `guess${i}` }, basic('legacy', 's3cret'))).status)
       expect(statuses).toEqual([400, 400, 400, 429])
     })
   })
 
   describe('refresh tokens', () => {
     const passwordTokens = async () =>
-      (await token({ grant_type: 'password', username: 'alice', password: 'alice-pw' }, basic('legacy', 's3cret'))).json<{ access_token: string; refresh_token: string }>()
+      (await token({ grant_type: 'password', username: 'alice', password: 'alice-pw' }, basic('legacy', 's3cret'))).json<{
+        access_token: string
+        refresh_token: string
+      }>()
     const refresh = (refresh_token: string, extra: Record<string, string> = {}) =>
       token({ grant_type: 'refresh_token', refresh_token, ...extra }, basic('legacy', 's3cret'))
 
@@ -358,7 +414,9 @@ describe.each(stores)('token lifecycle ($kind store)', ({ kind }) => {
     })
 
     it('may narrow the scope, never widen it', async () => {
-      const { refresh_token } = (await token({ grant_type: 'password', username: 'alice', password: 'alice-pw', scope: 'orders:read' }, basic('legacy', 's3cret'))).json<{ refresh_token: string }>()
+      const { refresh_token } = (
+        await token({ grant_type: 'password', username: 'alice', password: 'alice-pw', scope: 'orders:read' }, basic('legacy', 's3cret'))
+      ).json<{ refresh_token: string }>()
       expectError(await refresh(refresh_token, { scope: 'orders:read orders:write' }), 400, 'invalid_scope')
       const full = await passwordTokens()
       const narrowed = await refresh(full.refresh_token, { scope: 'orders:read' })
@@ -388,7 +446,11 @@ describe.each(stores)('token lifecycle ($kind store)', ({ kind }) => {
       })
       expect(viaBody.status).toBe(200)
       expect(viaBody.headers['cache-control']).toBe('no-store')
-      expectError(await rawRequest(gw.url, '/oauth/token/refresh', { method: 'POST', headers: { authorization: basic('legacy', 's3cret') } }), 400, 'invalid_request')
+      expectError(
+        await rawRequest(gw.url, '/oauth/token/refresh', { method: 'POST', headers: { authorization: basic('legacy', 's3cret') } }),
+        400,
+        'invalid_request',
+      )
     })
 
     it('at most one of concurrent refreshes of one token succeeds, and the reuses revoke what it got', async () => {
@@ -403,39 +465,81 @@ describe.each(stores)('token lifecycle ($kind store)', ({ kind }) => {
 
   describe('revocation and introspection', () => {
     it('revokes an access token: the route refuses it from then on (RFC 7009)', async () => {
-      const { access_token } = (await token({ grant_type: 'password', username: 'alice', password: 'alice-pw' }, basic('legacy', 's3cret'))).json<{ access_token: string }>()
+      const { access_token } = (await token({ grant_type: 'password', username: 'alice', password: 'alice-pw' }, basic('legacy', 's3cret'))).json<{
+        access_token: string
+      }>()
       expect((await callRoute(access_token)).status).toBe(200)
-      const res = await rawRequest(gw.url, '/oauth/revoke', { method: 'POST', headers: { ...FORM, authorization: basic('legacy', 's3cret') }, body: form({ token: access_token }) })
+      const res = await rawRequest(gw.url, '/oauth/revoke', {
+        method: 'POST',
+        headers: { ...FORM, authorization: basic('legacy', 's3cret') },
+        body: form({ token: access_token }),
+      })
       expect(res.status).toBe(200)
       expect((await callRoute(access_token)).status).toBe(401)
     })
 
     it('revokes a refresh token and its family', async () => {
-      const { refresh_token, access_token } = (await token({ grant_type: 'password', username: 'alice', password: 'alice-pw' }, basic('legacy', 's3cret'))).json<{ access_token: string; refresh_token: string }>()
-      await rawRequest(gw.url, '/oauth/revoke', { method: 'POST', headers: { ...FORM, authorization: basic('legacy', 's3cret') }, body: form({ token: refresh_token, token_type_hint: 'refresh_token' }) })
+      const { refresh_token, access_token } = (
+        await token({ grant_type: 'password', username: 'alice', password: 'alice-pw' }, basic('legacy', 's3cret'))
+      ).json<{ access_token: string; refresh_token: string }>()
+      await rawRequest(gw.url, '/oauth/revoke', {
+        method: 'POST',
+        headers: { ...FORM, authorization: basic('legacy', 's3cret') },
+        body: form({ token: refresh_token, token_type_hint: 'refresh_token' }),
+      })
       expectError(await token({ grant_type: 'refresh_token', refresh_token }, basic('legacy', 's3cret')), 400, 'invalid_grant')
       expect((await callRoute(access_token)).status).toBe(401)
     })
 
-    it('answers 200 for another client\'s token but leaves it alone', async () => {
-      const { access_token } = (await token({ grant_type: 'password', username: 'alice', password: 'alice-pw' }, basic('legacy', 's3cret'))).json<{ access_token: string }>()
-      const res = await rawRequest(gw.url, '/oauth/revoke', { method: 'POST', headers: { ...FORM, authorization: basic('other', 's3cret') }, body: form({ token: access_token }) })
+    it("answers 200 for another client's token but leaves it alone", async () => {
+      const { access_token } = (await token({ grant_type: 'password', username: 'alice', password: 'alice-pw' }, basic('legacy', 's3cret'))).json<{
+        access_token: string
+      }>()
+      const res = await rawRequest(gw.url, '/oauth/revoke', {
+        method: 'POST',
+        headers: { ...FORM, authorization: basic('other', 's3cret') },
+        body: form({ token: access_token }),
+      })
       expect(res.status).toBe(200)
       expect((await callRoute(access_token)).status).toBe(200)
-      expect((await rawRequest(gw.url, '/oauth/revoke', { method: 'POST', headers: FORM, body: form({ token: 'garbage', client_id: 'legacy' }) })).status).toBe(401)
+      expect((await rawRequest(gw.url, '/oauth/revoke', { method: 'POST', headers: FORM, body: form({ token: 'garbage', client_id: 'legacy' }) })).status).toBe(
+        401,
+      )
     })
 
-    it('introspects a client\'s own tokens (RFC 7662), and nothing else', async () => {
-      const tokens = (await token({ grant_type: 'password', username: 'alice', password: 'alice-pw' }, basic('legacy', 's3cret'))).json<{ access_token: string; refresh_token: string }>()
+    it("introspects a client's own tokens (RFC 7662), and nothing else", async () => {
+      const tokens = (await token({ grant_type: 'password', username: 'alice', password: 'alice-pw' }, basic('legacy', 's3cret'))).json<{
+        access_token: string
+        refresh_token: string
+      }>()
       const introspect = (t: string, client = basic('legacy', 's3cret')) =>
         rawRequest(gw.url, '/oauth/introspect', { method: 'POST', headers: { ...FORM, authorization: client }, body: form({ token: t }) })
-      expect((await introspect(tokens.access_token)).json()).toMatchObject({ active: true, token_type: 'Bearer', client_id: 'legacy', username: 'alice', scope: 'orders:read orders:write' })
-      expect((await introspect(tokens.refresh_token)).json()).toMatchObject({ active: true, token_type: 'refresh_token', client_id: 'legacy', username: 'alice' })
+      expect((await introspect(tokens.access_token)).json()).toMatchObject({
+        active: true,
+        token_type: 'Bearer',
+        client_id: 'legacy',
+        username: 'alice',
+        scope: 'orders:read orders:write',
+      })
+      expect((await introspect(tokens.refresh_token)).json()).toMatchObject({
+        active: true,
+        token_type: 'refresh_token',
+        client_id: 'legacy',
+        username: 'alice',
+      })
       expect((await introspect(tokens.access_token, basic('other', 's3cret'))).json()).toEqual({ active: false })
       expect((await introspect('not-a-token')).json()).toEqual({ active: false })
-      await rawRequest(gw.url, '/oauth/revoke', { method: 'POST', headers: { ...FORM, authorization: basic('legacy', 's3cret') }, body: form({ token: tokens.access_token }) })
+      await rawRequest(gw.url, '/oauth/revoke', {
+        method: 'POST',
+        headers: { ...FORM, authorization: basic('legacy', 's3cret') },
+        body: form({ token: tokens.access_token }),
+      })
       expect((await introspect(tokens.access_token)).json()).toEqual({ active: false })
-      const publicClient = await rawRequest(gw.url, '/oauth/introspect', { method: 'POST', headers: FORM, body: form({ token: tokens.access_token, client_id: 'spa' }) })
+      const publicClient = await rawRequest(gw.url, '/oauth/introspect', {
+        method: 'POST',
+        headers: FORM,
+        body: form({ token: tokens.access_token, client_id: 'spa' }),
+      })
       expect(publicClient.status).toBe(401)
     })
 
@@ -463,7 +567,9 @@ describe.skipIf(!stores.some((s) => s.kind === 'redis'))('two instances on one R
       for (let i = 0; i < 50 && !(one.gateway.store.ready && two.gateway.store.ready); i++) await new Promise((r) => setTimeout(r, 100))
       const verifier = 'v'.repeat(43)
       const challenge = await oidc.calculatePKCECodeChallenge(verifier)
-      const { location } = await browserLogin(`${one.url}/oauth/authorize?${form({ response_type: 'code', client_id: 'web', redirect_uri: CALLBACK, state: 's', code_challenge: challenge, code_challenge_method: 'S256' })}`)
+      const { location } = await browserLogin(
+        `${one.url}/oauth/authorize?${form({ response_type: 'code', client_id: 'web', redirect_uri: CALLBACK, state: 's', code_challenge: challenge, code_challenge_method: 'S256' })}`,
+      )
       const code = new URL(location!).searchParams.get('code')!
       const results = await Promise.all(
         Array.from({ length: 20 }, (_, i) =>

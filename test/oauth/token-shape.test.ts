@@ -5,7 +5,19 @@ import { decodeJwt } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ConfigError } from '../../src/errors.js'
 import { parseConfig } from '../../src/config/load.js'
-import { basic, fastHash, fetchToken, mintToken, rawRequest, startGateway, startOrigin, writeKeyFile, type Gateway, type KeyFile, type Origin } from '../helpers/index.js'
+import {
+  basic,
+  fastHash,
+  fetchToken,
+  mintToken,
+  rawRequest,
+  startGateway,
+  startOrigin,
+  writeKeyFile,
+  type Gateway,
+  type KeyFile,
+  type Origin,
+} from '../helpers/index.js'
 
 const ISSUER = 'http://gatehouse.test'
 let gw: Gateway
@@ -64,22 +76,37 @@ describe('per-client access token shape', () => {
   })
 
   it('returns a refresh token from client_credentials to a client that opts in, and refreshes it', async () => {
-    const res = await rawRequest(gw.url, '/oauth/token', { method: 'POST', headers: { ...form, authorization: basic('pod', 's3cret') }, body: 'grant_type=client_credentials' })
+    const res = await rawRequest(gw.url, '/oauth/token', {
+      method: 'POST',
+      headers: { ...form, authorization: basic('pod', 's3cret') },
+      body: 'grant_type=client_credentials',
+    })
     const first = res.json<{ access_token: string; refresh_token: string; refresh_expires_in: number }>()
     expect(first).toMatchObject({ refresh_token: expect.any(String), refresh_expires_in: expect.any(Number) })
-    const refreshed = await rawRequest(gw.url, `/oauth/token/refresh?refreshToken=${first.refresh_token}`, { method: 'POST', headers: { authorization: basic('pod', 's3cret') } })
+    const refreshed = await rawRequest(gw.url, `/oauth/token/refresh?refreshToken=${first.refresh_token}`, {
+      method: 'POST',
+      headers: { authorization: basic('pod', 's3cret') },
+    })
     expect(refreshed.status).toBe(200)
     const second = refreshed.json<{ access_token: string; refresh_token: string }>()
     expect(decodeJwt(second.access_token).sub).toBe('pod')
     expect((await call(second.access_token)).status).toBe(200)
     // Rotation and reuse detection hold as for users' refresh tokens.
-    const reused = await rawRequest(gw.url, '/oauth/token', { method: 'POST', headers: { ...form, authorization: basic('pod', 's3cret') }, body: `grant_type=refresh_token&refresh_token=${first.refresh_token}` })
+    const reused = await rawRequest(gw.url, '/oauth/token', {
+      method: 'POST',
+      headers: { ...form, authorization: basic('pod', 's3cret') },
+      body: `grant_type=refresh_token&refresh_token=${first.refresh_token}`,
+    })
     expect(reused.json()).toMatchObject({ error: 'invalid_grant' })
     expect((await call(second.access_token)).status).toBe(401)
   })
 
   it('returns no refresh token from client_credentials by default (RFC 6749 §4.4.3)', async () => {
-    const res = await rawRequest(gw.url, '/oauth/token', { method: 'POST', headers: { ...form, authorization: basic('plain', 's3cret') }, body: 'grant_type=client_credentials' })
+    const res = await rawRequest(gw.url, '/oauth/token', {
+      method: 'POST',
+      headers: { ...form, authorization: basic('plain', 's3cret') },
+      body: 'grant_type=client_credentials',
+    })
     expect(res.json()).not.toHaveProperty('refresh_token')
   })
 })

@@ -121,7 +121,10 @@ describe('shutdown on SIGTERM', () => {
 
   it('cuts what is still in flight once server.shutdownTimeout has passed, and exits 0', async () => {
     const gw = await spawnGateway(config(', shutdownTimeout: 1'))
-    const pending = rawRequest(gw.url, '/slow/b?ms=20000').then((r) => r.status, () => 'cut')
+    const pending = rawRequest(gw.url, '/slow/b?ms=20000').then(
+      (r) => r.status,
+      () => 'cut',
+    )
     await sleep(200)
     const signalled = Date.now()
     process.kill(gw.pid, 'SIGTERM')

@@ -66,12 +66,23 @@ afterAll(async () => {
 })
 
 const token = (gw: Gateway, fields: Record<string, string>) =>
-  rawRequest(gw.url, '/oauth/token', { method: 'POST', headers: { ...FORM, authorization: basic('web', 's3cret') }, body: new URLSearchParams(fields).toString() })
+  rawRequest(gw.url, '/oauth/token', {
+    method: 'POST',
+    headers: { ...FORM, authorization: basic('web', 's3cret') },
+    body: new URLSearchParams(fields).toString(),
+  })
 const bearer = (access: string) => ({ headers: { authorization: `Bearer ${access}` } })
 
 /** An authorization code from alice's login at `gw`. */
 async function authorizationCode(gw: Gateway): Promise<string> {
-  const query = new URLSearchParams({ response_type: 'code', client_id: 'web', redirect_uri: CB, state: 's', code_challenge: challenge, code_challenge_method: 'S256' })
+  const query = new URLSearchParams({
+    response_type: 'code',
+    client_id: 'web',
+    redirect_uri: CB,
+    state: 's',
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+  })
   const { location } = await browserLogin(`${gw.url}/oauth/authorize?${query}`)
   return new URL(location!).searchParams.get('code')!
 }
@@ -125,7 +136,11 @@ describe.skipIf(!withCluster)('two instances on a Redis Cluster', () => {
   it('refuse at one instance an access token revoked at the other', async () => {
     const { access_token } = (await redeem(one, await authorizationCode(one))).json<{ access_token: string }>()
     expect((await rawRequest(two.url, '/api/orders/1', bearer(access_token))).status).toBe(200)
-    const revoked = await rawRequest(one.url, '/oauth/revoke', { method: 'POST', headers: { ...FORM, authorization: basic('web', 's3cret') }, body: `token=${access_token}` })
+    const revoked = await rawRequest(one.url, '/oauth/revoke', {
+      method: 'POST',
+      headers: { ...FORM, authorization: basic('web', 's3cret') },
+      body: `token=${access_token}`,
+    })
     expect(revoked.status).toBe(200)
     let status = 0
     for (let i = 0; i < 50 && status !== 401; i++, await sleep(10)) status = (await rawRequest(two.url, '/api/orders/1', bearer(access_token))).status

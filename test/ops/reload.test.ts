@@ -54,7 +54,15 @@ ${routes}
       const v1 = await version(gw)
       expect((await rawRequest(gw.url, '/a/1')).status).toBe(200) // 1 of the 3
       expect((await rawRequest(gw.url, '/a/2')).status).toBe(200) // 2 of the 3
-      expect((await rawRequest(gw.url, '/oauth/token', { method: 'POST', headers: { authorization: basic('app', 'first-secret'), 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials' })).status).toBe(200)
+      expect(
+        (
+          await rawRequest(gw.url, '/oauth/token', {
+            method: 'POST',
+            headers: { authorization: basic('app', 'first-secret'), 'content-type': 'application/x-www-form-urlencoded' },
+            body: 'grant_type=client_credentials',
+          })
+        ).status,
+      ).toBe(200)
       // A slow request on route a, started before the edit that removes nothing from it yet...
       const inFlight = rawRequest(gw.url, '/a/slow?ms=1500')
       await sleep(100)
@@ -73,7 +81,11 @@ ${routes}
       // Route a's counter survived the reload: the slow request was its third, so the next is over.
       expect((await rawRequest(gw.url, '/a/3')).status).toBe(429)
       const token = (secret: string) =>
-        rawRequest(gw.url, '/oauth/token', { method: 'POST', headers: { authorization: basic('app', secret), 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials' })
+        rawRequest(gw.url, '/oauth/token', {
+          method: 'POST',
+          headers: { authorization: basic('app', secret), 'content-type': 'application/x-www-form-urlencoded' },
+          body: 'grant_type=client_credentials',
+        })
       expect((await token('first-secret')).status).toBe(401) // its cached verification is gone
       expect((await token('second-secret')).status).toBe(200)
 
@@ -103,10 +115,13 @@ routes: [{ id: a, path: /a, upstream: "${origin.url}", auth: [] }]
       const v1 = await version(gw)
       const inFlight = rawRequest(gw.url, '/a/slow?ms=1000')
       await sleep(100)
-      await writeFile(gw.file, `
+      await writeFile(
+        gw.file,
+        `
 server: { logLevel: info }
 routes: [{ id: a, path: /a, upstream: "not a url", auth: [], timeoutMz: 3 }]
-`)
+`,
+      )
       await logged(gw, /config reload failed/)
       expect(gw.output()).toMatch(/routes\[0\]\.timeoutMz: unknown key/)
       expect(gw.output()).toMatch(/the previous config keeps serving/)

@@ -15,14 +15,17 @@ beforeAll(async () => {
     res.end('ok')
   })
   logs = captureLogs()
-  gw = await startGateway(`
+  gw = await startGateway(
+    `
 server: { trustedProxies: [127.0.0.1] }
 clients: [{ id: app, secretHash: "${await fastHash('s3cret')}" }]
 routes:
   - { id: open, path: /open, upstream: "${api.url}", auth: [] }
   - { id: closed, path: /closed, upstream: "${api.url}" }
   - { id: legacy, path: /legacy, upstream: "${api.url}", auth: [basic] }
-`, { logger: logs.logger })
+`,
+    { logger: logs.logger },
+  )
 })
 afterAll(async () => {
   await gw?.close()
@@ -67,7 +70,15 @@ describe('X-Request-Id', () => {
     const res = await rawRequest(gw.url, '/legacy/x', { headers: { authorization: basic('app', 's3cret'), 'x-forwarded-for': '198.51.100.7' } })
     expect(res.status).toBe(200)
     const line = accessLine(String(res.headers['x-request-id']))
-    expect(line).toMatchObject({ status: 200, route: 'legacy', client: 'app', subject: 'app', auth: 'basic', address: '198.51.100.7', req: { ip: '127.0.0.1', path: '/legacy/x' } })
+    expect(line).toMatchObject({
+      status: 200,
+      route: 'legacy',
+      client: 'app',
+      subject: 'app',
+      auth: 'basic',
+      address: '198.51.100.7',
+      req: { ip: '127.0.0.1', path: '/legacy/x' },
+    })
     expect(line?.upstreamMs).toEqual(expect.any(Number))
     expect(line?.ms).toEqual(expect.any(Number))
     const refused = await rawRequest(gw.url, '/legacy/y', { headers: { authorization: basic('app', 'wrong') } })

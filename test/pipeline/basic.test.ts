@@ -78,7 +78,7 @@ describe('HTTP Basic on routes', () => {
     expect(res.headers['www-authenticate']).toBe('Bearer realm="gatehouse"')
   })
 
-  it('checks scopes against the client\'s configured scopes', async () => {
+  it("checks scopes against the client's configured scopes", async () => {
     const narrow = await startGateway(`
 clients: [{ id: auditor, secretHash: "${await fastHash('s3cret')}", scopes: [audit] }]
 routes: [{ id: r, path: /, upstream: "${origin.url}", auth: [basic], scopes: [orders:read] }]
@@ -125,7 +125,11 @@ describe('the verified-credentials cache', () => {
     const limiter = createMemoryStore().limiter('f', { points: 100, duration: 60 })
     let verifications = 0
     const failures = { ...limiter, consume: (key: string) => (verifications++, limiter.consume(key)) }
-    const verifyClient = createClientVerifier({ clients: () => clients, decoyHash: parseSecretHash(await hashSecret('decoy', { logN: 10 })) as ScryptHash, failures })
+    const verifyClient = createClientVerifier({
+      clients: () => clients,
+      decoyHash: parseSecretHash(await hashSecret('decoy', { logN: 10 })) as ScryptHash,
+      failures,
+    })
     const authenticate = basicAuthenticator({ verifyClient })
     const input = { headers: { authorization: basic('reporting', 's3cret') }, addressKey: '127.0.0.1', query: '' }
 

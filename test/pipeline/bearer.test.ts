@@ -2,7 +2,18 @@ import { createPublicKey } from 'node:crypto'
 import { SignJWT, UnsecuredJWT, base64url } from 'jose'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { generateSigningJwk } from '../../src/oauth/keys.js'
-import { fastHash, fetchToken, mintToken, rawRequest, startGateway, startOrigin, writeKeyFile, type Gateway, type KeyFile, type Origin } from '../helpers/index.js'
+import {
+  fastHash,
+  fetchToken,
+  mintToken,
+  rawRequest,
+  startGateway,
+  startOrigin,
+  writeKeyFile,
+  type Gateway,
+  type KeyFile,
+  type Origin,
+} from '../helpers/index.js'
 
 const ISSUER = 'http://gatehouse.test'
 let gw: Gateway
@@ -36,8 +47,7 @@ beforeEach(() => {
   origin.received.length = 0
 })
 
-const call = (authorization?: string) =>
-  rawRequest(gw.url, '/api/orders/1', { headers: authorization === undefined ? {} : { authorization } })
+const call = (authorization?: string) => rawRequest(gw.url, '/api/orders/1', { headers: authorization === undefined ? {} : { authorization } })
 
 const claims = (overrides: Record<string, unknown> = {}) => {
   const iat = Math.floor(now / 1000)
@@ -85,7 +95,7 @@ describe('bearer authentication', () => {
     expect(res.headers['www-authenticate']).toBe('Bearer realm="gatehouse"')
   })
 
-  it('refuses a token that does not grant the route\'s scopes with 403 insufficient_scope', async () => {
+  it("refuses a token that does not grant the route's scopes with 403 insufficient_scope", async () => {
     const token = await fetchToken(gw.url, 'auditor', 's3cret')
     const res = await call(`Bearer ${token}`)
     expect(res.status).toBe(403)

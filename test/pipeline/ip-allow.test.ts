@@ -70,7 +70,8 @@ describe('route allowIps', () => {
   })
 
   it('believes X-Forwarded-For only from a trusted proxy', async () => {
-    const viaProxy = (xff: string) => rawRequest(proxied.url, '/internal/x', { headers: { authorization: basic('anywhere', 's3cret'), 'x-forwarded-for': xff } })
+    const viaProxy = (xff: string) =>
+      rawRequest(proxied.url, '/internal/x', { headers: { authorization: basic('anywhere', 's3cret'), 'x-forwarded-for': xff } })
     expect((await viaProxy('203.0.113.7')).status).toBe(200)
     expect((await viaProxy('198.51.100.1')).status).toBe(403)
     // A client cannot smuggle an allowed address in front of its own: the rightmost untrusted hop counts.
@@ -92,11 +93,13 @@ describe('client allowIps', () => {
     expect(elsewhere.json()).toEqual(denied)
   })
 
-  it('must allow as well as the route\'s list when both are set', async () => {
+  it("must allow as well as the route's list when both are set", async () => {
     // Route allows 203.0.113.0/24 and 10/8; client v4-only allows 127/8 only: nothing is in both.
     const res = await rawRequest(proxied.url, '/internal/x', { headers: { authorization: basic('v4-only', 's3cret'), 'x-forwarded-for': '203.0.113.7' } })
     expect(res.status).toBe(403)
-    expect((await rawRequest(proxied.url, '/internal/x', { headers: { authorization: basic('office', 's3cret'), 'x-forwarded-for': '203.0.113.7' } })).status).toBe(200)
+    expect(
+      (await rawRequest(proxied.url, '/internal/x', { headers: { authorization: basic('office', 's3cret'), 'x-forwarded-for': '203.0.113.7' } })).status,
+    ).toBe(200)
   })
 
   it('applies at the token endpoint: a client gets tokens only from its own ranges', async () => {

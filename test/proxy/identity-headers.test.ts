@@ -46,7 +46,7 @@ describe('identity headers', () => {
     'x-auth_group': 'root',
   }
 
-  it('replaces client-sent X-Auth-* with the caller\'s real identity', async () => {
+  it("replaces client-sent X-Auth-* with the caller's real identity", async () => {
     const res = await rawRequest(gw.url, '/api/orders', { headers: { ...spoofed, authorization: `Bearer ${token}` } })
     expect(res.status).toBe(200)
     const headers = seen()
@@ -101,7 +101,13 @@ describe('identity headers', () => {
 })
 
 describe('X-Forwarded-*', () => {
-  const claims = { 'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'evil.example', forwarded: 'for=203.0.113.9', 'x-real-ip': '203.0.113.9' }
+  const claims = {
+    'x-forwarded-for': '203.0.113.9',
+    'x-forwarded-proto': 'https',
+    'x-forwarded-host': 'evil.example',
+    forwarded: 'for=203.0.113.9',
+    'x-real-ip': '203.0.113.9',
+  }
 
   it('ignores what an untrusted peer claims and reports the socket address', async () => {
     await rawRequest(gw.url, '/public/page', { headers: claims })

@@ -24,10 +24,13 @@ beforeEach(() => {
 /** A chunked POST, written in pieces. */
 function chunked(path: string, pieces: string[], headers: Record<string, string> = {}): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port: gw.port, path, method: 'POST', headers: { 'content-type': 'text/plain; charset=utf-8', ...headers }, agent: false }, (res) => {
-      res.resume()
-      res.on('end', () => resolve(res.statusCode!))
-    })
+    const req = httpRequest(
+      { host: '127.0.0.1', port: gw.port, path, method: 'POST', headers: { 'content-type': 'text/plain; charset=utf-8', ...headers }, agent: false },
+      (res) => {
+        res.resume()
+        res.on('end', () => resolve(res.statusCode!))
+      },
+    )
     req.on('error', reject)
     for (const p of pieces) req.write(p)
     req.end()
@@ -38,7 +41,10 @@ describe('request body buffering', () => {
   it('forwards a small body whole, with its content type untouched', async () => {
     const body = JSON.stringify({ a: 'ü'.repeat(100) })
     expect((await rawRequest(gw.url, '/up/x', { method: 'POST', headers: { 'content-type': 'application/json; charset=utf-8' }, body })).status).toBe(200)
-    expect(origin.received[0]).toMatchObject({ body, headers: { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)) } })
+    expect(origin.received[0]).toMatchObject({
+      body,
+      headers: { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)) },
+    })
   })
 
   it('forwards a chunked body under the buffer size whole', async () => {

@@ -79,14 +79,14 @@ describe('answers from the upstream', () => {
     expect(res.headers['set-cookie']).toEqual(['a=1', 'b=2'])
   })
 
-  it('sends our rate-limit headers beside the upstream\'s', async () => {
+  it("sends our rate-limit headers beside the upstream's", async () => {
     const res = await rawRequest(gw.url, '/plain')
     expect(res.text).toBe('hello')
     expect(res.headers['content-length']).toBe('5')
     expect(res.headers['ratelimit-limit']).toBe('1000')
   })
 
-  it('answers HEAD with the upstream\'s headers and no body, and the connection serves the next request', async () => {
+  it("answers HEAD with the upstream's headers and no body, and the connection serves the next request", async () => {
     const { hostname, port } = new URL(gw.url)
     const { Agent } = await import('node:http')
     const agent = new Agent({ keepAlive: true, maxSockets: 1 })
@@ -96,7 +96,9 @@ describe('answers from the upstream', () => {
           let body = ''
           res.on('data', (c: Buffer) => (body += c.toString()))
           res.on('end', () => resolve({ status: res.statusCode!, length: res.headers['content-length'], body }))
-        }).on('error', reject).end()
+        })
+          .on('error', reject)
+          .end()
       })
       expect(head).toEqual({ status: 200, length: '5', body: '' })
       await sleep(10)
@@ -105,7 +107,9 @@ describe('answers from the upstream', () => {
           let body = ''
           res.on('data', (c: Buffer) => (body += c.toString()))
           res.on('end', () => resolve(body))
-        }).on('error', reject).end()
+        })
+          .on('error', reject)
+          .end()
       })
       expect(next).toBe('hello')
     } finally {

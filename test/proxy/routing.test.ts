@@ -70,7 +70,9 @@ describe('route matching', () => {
   it('streams request bodies upstream untouched, with or without a content type', async () => {
     const json = JSON.stringify({ sku: 'X-1', qty: 2 })
     expect((await rawRequest(gw.url, '/api/orders', { method: 'POST', headers: { 'content-type': 'application/json' }, body: json })).status).toBe(200)
-    expect((await rawRequest(gw.url, '/api/orders', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'a=1&a=2' })).status).toBe(200)
+    expect(
+      (await rawRequest(gw.url, '/api/orders', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'a=1&a=2' })).status,
+    ).toBe(200)
     expect((await rawRequest(gw.url, '/api/orders', { method: 'POST', headers: { 'content-length': '5' }, body: 'hello' })).status).toBe(200)
     expect(api.received.map((r) => [r.body, r.headers['content-type']])).toEqual([
       [json, 'application/json'],

@@ -18,10 +18,13 @@ beforeAll(async () => {
     res.end('{"down":true}')
   })
   const fixtures = new URL('../fixtures/', import.meta.url)
-  tls = createHttpsServer({ key: await readFile(new URL('self-signed-key.pem', fixtures)), cert: await readFile(new URL('self-signed-cert.pem', fixtures)) }, (_req, res) => {
-    tlsHits++
-    res.end('secret')
-  })
+  tls = createHttpsServer(
+    { key: await readFile(new URL('self-signed-key.pem', fixtures)), cert: await readFile(new URL('self-signed-cert.pem', fixtures)) },
+    (_req, res) => {
+      tlsHits++
+      res.end('secret')
+    },
+  )
   await new Promise<void>((resolve) => tls.listen(0, '127.0.0.1', resolve))
   const closedPort = await freePort()
   gw = await startGateway(`

@@ -18,7 +18,8 @@ afterAll(async () => {
 
 // curl -v -X POST '.../passport/token' -H 'Content-Type: application/x-www-form-urlencoded'
 //   -d 'grant_type=client_credentials' -d 'client_id=${ID}' -d 'client_secret=${KEY}'
-const request = (body: string) => rawRequest(gw.url, '/passport/token', { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body })
+const request = (body: string) =>
+  rawRequest(gw.url, '/passport/token', { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body })
 
 describe('MAXST passport (seed 000)', () => {
   it('answers the documented request with access_token, token_type and expires_in', async () => {
@@ -29,7 +30,10 @@ describe('MAXST passport (seed 000)', () => {
   })
 
   it('issues a one-hour token with the documented payload, and the two applications apart', async () => {
-    for (const [id, group] of [['maxst-app-1', 'biz-seoul'], ['maxst-app-2', 'biz-busan']] as const) {
+    for (const [id, group] of [
+      ['maxst-app-1', 'biz-seoul'],
+      ['maxst-app-2', 'biz-busan'],
+    ] as const) {
       const { access_token } = (await request(`grant_type=client_credentials&client_id=${id}&client_secret=${id}-key`)).json<{ access_token: string }>()
       const claims = decodeJwt(access_token)
       expect(claims).toMatchObject({ app: id, sub: id, aud: id, biz: group, azp: id, typ: 'app', iss: expect.any(String), jti: expect.any(String) })

@@ -17,7 +17,12 @@ afterAll(() => gw?.close())
 const request = (g: Gateway, id: string, secret: string, query = '') =>
   rawRequest(g.url, `/api/oauth/token${query}`, {
     method: 'POST',
-    headers: { accept: 'application/json', 'cache-control': 'no-cache', authorization: basicAsDocumented(id, secret), 'content-type': 'application/x-www-form-urlencoded' },
+    headers: {
+      accept: 'application/json',
+      'cache-control': 'no-cache',
+      authorization: basicAsDocumented(id, secret),
+      'content-type': 'application/x-www-form-urlencoded',
+    },
     body: 'grant_type=client_credentials',
   })
 
@@ -38,7 +43,11 @@ describe('MongoDB Atlas (seed 003)', () => {
 
   it('answers the documented errors: invalid_client, unsupported_grant_type, access_denied', async () => {
     expect((await request(gw, 'atlas-sa', 'wrong')).json()).toMatchObject({ error: 'invalid_client', error_description: expect.any(String) })
-    const grant = await rawRequest(gw.url, '/api/oauth/token', { method: 'POST', headers: { authorization: basicAsDocumented('atlas-sa', 'atlas-sa-secret'), 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=magic' })
+    const grant = await rawRequest(gw.url, '/api/oauth/token', {
+      method: 'POST',
+      headers: { authorization: basicAsDocumented('atlas-sa', 'atlas-sa-secret'), 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'grant_type=magic',
+    })
     expect(grant.json()).toMatchObject({ error: 'unsupported_grant_type' })
     const office = await request(gw, 'atlas-office', 'atlas-office-secret') // from 127.0.0.1, not 192.0.2.0/24
     expect(office.status).toBe(403)

@@ -3,7 +3,19 @@
 // While that copy cannot be trusted, store.onRedisError decides, exactly as when Redis is down.
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { basic, fastHash, fetchToken, rawRequest, sleep, startGateway, startOrigin, writeKeyFile, type Gateway, type KeyFile, type Origin } from '../helpers/index.js'
+import {
+  basic,
+  fastHash,
+  fetchToken,
+  rawRequest,
+  sleep,
+  startGateway,
+  startOrigin,
+  writeKeyFile,
+  type Gateway,
+  type KeyFile,
+  type Origin,
+} from '../helpers/index.js'
 import { redisAvailable, startRedis, type RedisServer } from '../helpers/redis.js'
 
 const ownServer = redisAvailable(true)

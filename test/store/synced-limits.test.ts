@@ -100,7 +100,8 @@ describe.skipIf(!ownServer)('rateLimit.syncMs', () => {
       await redis.stall(1.5) // longer than the 500 ms command timeout: pushes time out, queue and retry
       await sleep(2_500)
       const [key] = await admin.keys('gatehouse:rls:*')
-      const counted = (await admin.type(key!)) === 'hash' ? Object.values(await admin.hgetall(key!)).reduce((sum, n) => sum + Number(n), 0) : Number(await admin.get(key!))
+      const counted =
+        (await admin.type(key!)) === 'hash' ? Object.values(await admin.hgetall(key!)).reduce((sum, n) => sum + Number(n), 0) : Number(await admin.get(key!))
       expect(counted).toBe(4)
       expect(await statuses(gw, 7)).toEqual([...Array(6).fill(200), 429])
     } finally {

@@ -64,7 +64,14 @@ export function createTokenIssuer(
     // Writes first, then the family's flag (the winner's order in token-state.ts). A new family
     // has no marker naming it yet, so nothing can revoke it meanwhile.
     const refreshToken = canRefresh
-      ? await state.saveRefreshToken({ familyId, clientId: client.id, ...(clientItself ? { clientItself } : {}), subject, scopes: refreshScopes ?? scopes, authTime })
+      ? await state.saveRefreshToken({
+          familyId,
+          clientId: client.id,
+          ...(clientItself ? { clientItself } : {}),
+          subject,
+          scopes: refreshScopes ?? scopes,
+          authTime,
+        })
       : undefined
     await state.saveFamily(familyId, access.claims)
     if (family && (await state.withdrawIfRevoked(familyId, access.claims, refreshToken))) throw family.revoked()

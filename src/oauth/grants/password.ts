@@ -8,7 +8,10 @@ export const passwordGrant: GrantHandler = async ({ params, client, addressKey, 
   const username = requireParam(params, 'username')
   const password = requireParam(params, 'password')
   const user = await verifyUser(username, password, addressKey)
-  const scopes = grantScopes(params.get('scope'), client.scopes.filter((s) => user.scopes.includes(s)))
+  const scopes = grantScopes(
+    params.get('scope'),
+    client.scopes.filter((s) => user.scopes.includes(s)),
+  )
   const { response } = await issueTokens({ client, subject: user.username, scopes, authTime: Math.floor(now / 1000), withRefresh: true })
   return response
 }
