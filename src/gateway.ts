@@ -10,7 +10,8 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { pino } from 'pino'
 import { buildAdminApp, buildApp } from './app.js'
 import { restartOnlyChanges, type GatehouseConfig } from './config/compile.js'
-import { loadConfig, type Env } from './config/load.js'
+import { parseConfig, type Env } from './config/load.js'
+import { readSettled } from './config/watch.js'
 import { ConfigError } from './errors.js'
 import { answerClientError } from './http/client-error.js'
 import type { Lifecycle } from './http/health.js'
@@ -172,7 +173,14 @@ export async function createGateway(config: GatehouseConfig, options: GatewayOpt
   const reloadOnce = async (trigger: string): Promise<boolean> => {
     const previous = runtime.config.version
     try {
-      const next = await loadConfig(runtime.config.file, options.env ?? process.env)
+      const file = runtime.config.file
+      const text = await readSettled(file).catch((err: NodeJS.ErrnoException) => {
+        throw new ConfigError(file, [`cannot read the file: ${err.code ?? err.message}`])
+      })
+      // An empty file is a valid config at start (every default), but on reload it is far more
+      // likely a write caught half-way: it would drop every route and client.
+      if (text.trim() === '') throw new ConfigError(file, ['the file is empty: refused on reload (a write in progress?)'])
+      const next = await parseConfig(text, file, options.env ?? process.env)
       goLive(await build(next, runtime))
       metrics.reloaded('success')
       log.info({ trigger, version: next.version, previous }, next.version === previous ? 'config reloaded (unchanged)' : 'config reloaded')

@@ -15,6 +15,9 @@ import { runPrimary } from './workers.js'
  * of that many (workers.ts); each worker comes back here and serves.
  */
 export async function runGateway(configPath: string, env: Env = process.env): Promise<void> {
+  // SIGHUP's default is to end the process: until the reload handler is in place (and after it is
+  // gone, while draining), a SIGHUP is ignored rather than cutting what is in flight.
+  process.on('SIGHUP', () => undefined)
   const config = await loadConfig(configPath, env)
   if (cluster.isPrimary && config.server.workers > 1) return runPrimary(config, pino(loggerOptions(config.server.logLevel, undefined)))
   closeOnSignals(await startServer(configPath, env, config))
@@ -40,12 +43,18 @@ export async function startServer(configPath: string, env: Env = process.env, lo
   )
 
   // The config file and the key file it names are watched (by stat, so an editor's rename or a
-  // Kubernetes ConfigMap's symlink swap is seen too); a burst of changes makes one reload.
+  // Kubernetes ConfigMap's symlink swap is seen too); a burst of changes makes one reload. The
+  // watch lasts as long as the process (a change during a reload is then not missed); only a key
+  // file that moves is watched anew.
   let watch: Watch | undefined
+  let watched = ''
   const watchLive = () => {
-    watch?.close()
     const { file, signing } = gateway.runtime.config
-    watch = watchFiles([file, ...(signing.keyFile ? [signing.keyFile] : [])], () => void reload('file changed'))
+    const files = [file, ...(signing.keyFile ? [signing.keyFile] : [])]
+    if (files.join('\n') === watched) return
+    watch?.close()
+    watched = files.join('\n')
+    watch = watchFiles(files, () => void reload('file changed'))
   }
   const reload = async (trigger: string) => {
     await gateway.reload(trigger)
@@ -89,6 +98,8 @@ export function closeOnSignals(gateway: RunningGateway): void {
       },
     )
   }
-  process.once('SIGINT', close)
-  process.once('SIGTERM', close)
+  // Every later signal is one more that must not end the process early (a process-group kill
+  // reaches a worker directly and through its primary).
+  process.on('SIGINT', close)
+  process.on('SIGTERM', close)
 }

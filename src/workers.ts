@@ -15,28 +15,48 @@ const CRASH_LOOP_MS = 5_000
 export function runPrimary(config: GatehouseConfig, log: FastifyBaseLogger): void {
   let stopping = false
   const started = new Map<Worker, number>()
-  const start = () => started.set(cluster.fork(), Date.now())
+  /** Workers that listen: they get SIGHUP and are asked for metrics (one starting has no handlers yet). */
+  const serving = new Set<Worker>()
+  const restarts = new Set<NodeJS.Timeout>()
+  const start = () => {
+    if (stopping) return
+    const worker = cluster.fork()
+    started.set(worker, Date.now())
+    worker.on('listening', () => serving.add(worker))
+    // An IPC send to a worker that has just died fails here, not in the primary's face.
+    worker.on('error', (err: Error) => log.warn({ err, worker: worker.process.pid }, 'a worker could not be reached'))
+  }
 
-  serveWorkersMetrics()
+  serveWorkersMetrics(() => serving)
   cluster.on('exit', (worker, code, signal) => {
     const ranFor = Date.now() - (started.get(worker) ?? 0)
     started.delete(worker)
+    serving.delete(worker)
     if (stopping) {
       if (started.size === 0) process.exit(0)
       return
     }
     log.error({ worker: worker.process.pid, code, signal }, 'a worker exited: starting another')
-    setTimeout(start, ranFor < CRASH_LOOP_MS ? 1_000 : 0)
+    const timer = setTimeout(
+      () => {
+        restarts.delete(timer)
+        start()
+      },
+      ranFor < CRASH_LOOP_MS ? 1_000 : 0,
+    )
+    restarts.add(timer)
   })
   for (let i = 0; i < config.server.workers; i++) start()
   log.info({ workers: config.server.workers, host: config.server.host, port: config.server.port }, 'gatehouse primary: starting workers')
 
   process.on('SIGHUP', () => {
-    for (const worker of started.keys()) worker.process.kill('SIGHUP')
+    if (stopping) return
+    for (const worker of serving) worker.process.kill('SIGHUP')
   })
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return
     stopping = true
+    for (const timer of restarts) clearTimeout(timer)
     log.info({ signal }, 'shutting down: workers finish their in-flight requests')
     for (const worker of started.keys()) worker.process.kill('SIGTERM')
     if (started.size === 0) process.exit(0)
@@ -48,6 +68,6 @@ export function runPrimary(config: GatehouseConfig, log: FastifyBaseLogger): voi
       (config.server.shutdownTimeout + 5) * 1000,
     ).unref()
   }
-  process.once('SIGTERM', () => stop('SIGTERM'))
-  process.once('SIGINT', () => stop('SIGINT'))
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.on('SIGINT', () => stop('SIGINT'))
 }

@@ -3,6 +3,7 @@
 // Kubernetes updates a mounted ConfigMap or Secret. A burst of changes (an editor writes twice, a
 // ConfigMap swaps two files) calls `onChange` once, after `quietMs` without another.
 import { unwatchFile, watchFile, type Stats } from 'node:fs'
+import { readFile, stat } from 'node:fs/promises'
 
 export interface Watch {
   close(): void
@@ -22,5 +23,25 @@ export function watchFiles(files: readonly string[], onChange: () => void, { int
       clearTimeout(timer)
       for (const file of files) unwatchFile(file, changed)
     },
+  }
+}
+
+/**
+ * The file's text once it has stopped changing: read when its last change is `quietMs` old, and
+ * read again if it changed during the read. A writer that pauses longer mid-write can still be
+ * read half-way: files should be replaced whole (written aside, then renamed), as editors and
+ * Kubernetes do.
+ */
+export async function readSettled(file: string, quietMs = 300): Promise<string> {
+  const same = (a: Stats, b: Stats) => a.mtimeMs === b.mtimeMs && a.size === b.size && a.ino === b.ino
+  for (let attempt = 0; ; attempt++) {
+    const before = await stat(file)
+    const age = Date.now() - before.mtimeMs
+    if (age < quietMs && attempt < 10) {
+      await new Promise((resolve) => setTimeout(resolve, quietMs - age))
+      continue
+    }
+    const text = await readFile(file, 'utf8')
+    if (same(before, await stat(file)) || attempt >= 10) return text
   }
 }

@@ -2,7 +2,7 @@
 // from the config (route ids, client ids, the paths fastify was given) or from a fixed set (methods,
 // status classes, our error codes, grant types), never from what a request says, so the number of
 // series is bounded by the config, whatever strangers send.
-import cluster from 'node:cluster'
+import cluster, { type Worker } from 'node:cluster'
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
@@ -126,10 +126,7 @@ export function createMetrics(store: Store, pools?: Pools): Metrics {
   const refusalsBy = children(refusals)
   const tokensBy = children(tokens)
 
-  if (cluster.isWorker) {
-    new AggregatorRegistry() // answers the primary's requests for this worker's metrics
-    AggregatorRegistry.setRegistries([registry])
-  }
+  if (cluster.isWorker) answerPrimaryWithMetrics(registry)
 
   return {
     registry,
@@ -196,15 +193,53 @@ function onPrimaryAnswer(message: unknown): void {
   pendingScrapes.get(id)?.(error === undefined ? (text ?? '') : new Error(error))
 }
 
-/** In the primary: answers workers' scrapes with every worker's metrics, summed. */
-export function serveWorkersMetrics(): void {
-  const aggregator = new AggregatorRegistry()
-  cluster.on('message', (worker, message: { type?: string; id?: string }) => {
+const WORKER_METRICS_MESSAGE = 'gatehouse:worker-metrics'
+/** How long the primary waits for each worker's metrics; a scrape then has the others'. */
+const WORKER_METRICS_TIMEOUT_MS = 2_000
+
+/** In a worker: hands this worker's metrics to the primary when it asks. */
+function answerPrimaryWithMetrics(registry: Registry): void {
+  process.on('message', (message: { type?: string; id?: string } | null) => {
+    if (message?.type !== WORKER_METRICS_MESSAGE) return
+    void registry
+      .getMetricsAsJSON()
+      .then((metrics) => process.send?.({ type: WORKER_METRICS_MESSAGE, id: message.id, metrics }, undefined, {}, () => undefined))
+  })
+}
+
+/**
+ * In the primary: answers a worker's scrape with the metrics of every worker that is `serving()`,
+ * summed (prom-client's AggregatorRegistry.aggregate). A worker that does not answer within 2 s
+ * is left out rather than holding the scrape; a worker that has gone by the time the sum is ready
+ * is not answered. Nothing waits longer than that, so nothing piles up.
+ */
+export function serveWorkersMetrics(serving: () => Iterable<Worker>): void {
+  const asked = new Map<string, (metrics: unknown) => void>()
+  cluster.on('message', (worker, message: { type?: string; id?: string; metrics?: unknown } | null) => {
+    if (message?.type === WORKER_METRICS_MESSAGE && message.id !== undefined) return asked.get(message.id)?.(message.metrics)
     if (message?.type !== METRICS_MESSAGE) return
-    aggregator.clusterMetrics().then(
-      (text) => worker.send({ type: METRICS_MESSAGE, id: message.id, text }),
-      (err: Error) => worker.send({ type: METRICS_MESSAGE, id: message.id, error: err.message }),
-    )
+    const ask = (from: Worker) =>
+      new Promise<unknown>((resolve) => {
+        const id = randomUUID()
+        const done = (metrics: unknown) => {
+          clearTimeout(timer)
+          asked.delete(id)
+          resolve(metrics)
+        }
+        const timer = setTimeout(() => done(undefined), WORKER_METRICS_TIMEOUT_MS)
+        asked.set(id, done)
+        if (!from.isConnected()) return done(undefined)
+        from.send({ type: WORKER_METRICS_MESSAGE, id }, undefined, (err) => err && done(undefined))
+      })
+    void Promise.all([...serving()].map(ask))
+      .then(async (answers) => {
+        const registries = answers.filter((a): a is Parameters<typeof AggregatorRegistry.aggregate>[0][number] => Array.isArray(a))
+        return { text: await AggregatorRegistry.aggregate(registries).metrics() }
+      })
+      .catch((err: Error) => ({ error: err.message }))
+      .then((answer) => {
+        if (worker.isConnected()) worker.send({ type: METRICS_MESSAGE, id: message.id, ...answer }, undefined, () => undefined)
+      })
   })
 }
 

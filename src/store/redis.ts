@@ -73,7 +73,8 @@ export function createRedisStore({ redis, onRedisError, log, keyPrefix = 'gateho
   if (client instanceof Cluster) watchClusterNodes(client, log, onRedisError, () => down || closing)
 
   const revocations = createRevocationSet(client, subscriberFactory(redis, client), keyPrefix, log)
-  const synced: SyncedLimiter[] = []
+  /** The synced limiters still in use: a reload's retainOnly closes the others, and they leave. */
+  const synced = new Set<SyncedLimiter>()
 
   const fail = (err: unknown): never => {
     failures.errors++
@@ -89,8 +90,14 @@ export function createRedisStore({ redis, onRedisError, log, keyPrefix = 'gateho
     limiter(name, rule, { proxied = false } = {}) {
       if (proxied && rule.syncMs) {
         const limiter = createSyncedLimiter(client, `${keyPrefix}:rls:${name}`, rule, rule.syncMs, onRedisError)
-        synced.push(limiter)
-        return limiter
+        synced.add(limiter)
+        return {
+          ...limiter,
+          close() {
+            synced.delete(limiter)
+            limiter.close()
+          },
+        }
       }
       const limiter = new RateLimiterRedis({
         storeClient: client,

@@ -133,4 +133,21 @@ describe('shutdown on SIGTERM', () => {
     expect(Date.now() - signalled).toBeLessThan(3_000)
     expect(await pending).toBe('cut')
   })
+
+  // Found by review: the handlers were process.once, and draining removed the SIGHUP one, so a
+  // second SIGTERM (a process-group kill reaches a worker twice) or a SIGHUP while draining ended
+  // the process at once, cutting what was in flight.
+  it.each([['SIGTERM'], ['SIGINT'], ['SIGHUP']] as const)('lets in-flight requests finish when a %s follows the SIGTERM', async (second) => {
+    const gw = await spawnGateway(config())
+    const pending = rawRequest(gw.url, '/slow/c?ms=800').then(
+      (r) => r.status,
+      () => 'cut',
+    )
+    await sleep(200)
+    process.kill(gw.pid, 'SIGTERM')
+    await sleep(100)
+    process.kill(gw.pid, second)
+    expect(await gw.exited).toBe(0)
+    expect(await pending).toBe(200)
+  })
 })

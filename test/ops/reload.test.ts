@@ -2,6 +2,7 @@
 // that gets SIGHUP, builds the new config beside the live one and swaps only when all of it is
 // good. Requests in flight finish on the config they started with; a bad file leaves the old one
 // serving, with every error logged and counted; what only a restart can change is refused by name.
+import { createHash } from 'node:crypto'
 import { readFile, writeFile } from 'node:fs/promises'
 import { decodeProtectedHeader } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -168,6 +169,36 @@ routes: [{ id: api, path: /api, upstream: "${origin.url}", auth: [bearer] }]
       expect(jwks.keys.map((k) => k.kid)).toEqual([next.kid, old.jwk.kid])
       for (const token of [before, after]) expect((await rawRequest(gw.url, '/api/x', { headers: { authorization: `Bearer ${token}` } })).status).toBe(200)
       expect(JSON.parse(await readFile(old.path, 'utf8')).keys).toHaveLength(2)
+    } finally {
+      await gw.stop()
+    }
+  })
+
+  // Found by review: an emptied file (a write caught half-way) went live with every default, and
+  // a change made while a reload ran was lost, because the watch was made anew after each reload.
+  it('refuses an empty file, and takes a change made while a reload runs', async () => {
+    const good = (path: string) => `
+server: { logLevel: info }
+routes: [{ id: a, path: ${path}, upstream: "${origin.url}", auth: [] }]
+`
+    const gw = await spawnGateway(good('/a'))
+    try {
+      const v1 = await version(gw)
+      await writeFile(gw.file, '')
+      await logged(gw, /config reload failed/)
+      expect(gw.output()).toMatch(/the file is empty: refused on reload/)
+      expect(await version(gw)).toBe(v1)
+      expect((await rawRequest(gw.url, '/a/1')).status).toBe(200)
+
+      await writeFile(gw.file, good('/a'))
+      await logged(gw, /"msg":"config reloaded/)
+      process.kill(gw.pid, 'SIGHUP')
+      await sleep(10)
+      await writeFile(gw.file, good('/b')) // while the SIGHUP's reload reads and builds
+      const expected = createHash('sha256').update(good('/b')).digest('hex').slice(0, 12)
+      await versionChange(gw, v1).then(async (v) => (v === expected ? v : versionChange(gw, v)))
+      expect(await version(gw)).toBe(expected)
+      expect((await rawRequest(gw.url, '/b/1')).status).toBe(200)
     } finally {
       await gw.stop()
     }

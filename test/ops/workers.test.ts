@@ -82,6 +82,37 @@ routes:
     }
   })
 
+  // Found by review: the primary answered a scrape to the worker that asked for it even when that
+  // worker had died meanwhile; the failed IPC send was an unhandled 'error' that ended the primary,
+  // and every worker with it.
+  it.skipIf(!ownRedis)('keeps the primary up when a worker dies while its scrape waits for another', async () => {
+    const key = await writeKeyFile()
+    const gw = await spawnGateway(`
+server: { workers: 2, logLevel: info }
+signing: { keyFile: "${key.path}" }
+store: { redis: "${redis!.url}" }
+routes: [{ id: open, path: /open, upstream: "${origin.url}", auth: [] }]
+`)
+    const listening = () => [...gw.output().matchAll(/"pid":(\d+)[^\n]*"msg":"gatehouse is listening"/g)].map((m) => Number(m[1]))
+    try {
+      for (let i = 0; i < 200 && listening().length < 2; i++) await sleep(25)
+      const [stalled, asker] = listening()
+      process.kill(stalled!, 'SIGSTOP') // its metrics never come: the other's scrapes wait for it
+      const scrapes = Array.from({ length: 4 }, () => rawRequest(gw.url, '/metrics', { timeoutMs: 8_000 }).catch(() => undefined))
+      await sleep(500)
+      process.kill(asker!, 'SIGKILL')
+      process.kill(stalled!, 'SIGCONT')
+      await Promise.all(scrapes)
+      await sleep(5_000) // past the primary's wait (2 s now; prom-client's was 5 s), when it answered the dead worker
+      expect(alive(gw.pid)).toBe(true)
+      for (let i = 0; i < 200 && listening().length < 3; i++) await sleep(25) // the dead one is replaced
+      expect((await rawRequest(gw.url, '/open/x')).status).toBe(200)
+      expect((await rawRequest(gw.url, '/metrics')).status).toBe(200)
+    } finally {
+      await gw.stop()
+    }
+  })
+
   it('is refused at start without a key file and a shared store', async () => {
     await expect(spawnGateway('server: { workers: 2 }\n')).rejects.toThrow(/server\.workers: 2 workers need signing\.keyFile and a shared store/)
   })
