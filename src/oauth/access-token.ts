@@ -115,9 +115,18 @@ export function createAccessTokenVerifier(config: GatehouseConfig, keys: Signing
     // A token carries its own client's audience: one that names another's was not minted for it.
     const client = config.clients.get(claims.client_id)
     if (client !== undefined && claims.aud !== client.audience) throw invalidToken('the access token is invalid', 'token_aud_not_its_clients')
+    // The config as it is now, not as it was when the token was issued: a scope taken from the
+    // client or the user since (a reload) is gone from its tokens at once, and a removed user's
+    // tokens stop, as a removed client's do (the Bearer check). A token whose subject is not its
+    // client is a user's.
+    const user = claims.sub === claims.client_id ? undefined : config.users.get(claims.sub)
+    if (claims.sub !== claims.client_id && user === undefined) throw invalidToken('the access token is invalid', 'token_user_unknown')
+    const granted = claims.scope ? claims.scope.split(' ') : []
     const verified: VerifiedAccessToken = Object.freeze({
       claims,
-      scopes: Object.freeze(claims.scope ? claims.scope.split(' ') : []),
+      scopes: Object.freeze(
+        client === undefined ? granted : granted.filter((s) => client.scopes.includes(s) && (user === undefined || user.scopes.includes(s))),
+      ),
     })
     cache.set(token, verified)
     return verified

@@ -25,7 +25,7 @@ export function registerIntrospectionEndpoint(app: FastifyInstance, deps: OwnTok
       return {
         active: true,
         token_type: 'Bearer',
-        scope: claims.scope,
+        scope: verified.scopes.join(' '), // as the config grants them now
         client_id: claims.client_id,
         ...(claims.sub !== claims.client_id ? { username: claims.sub } : {}),
         sub: claims.sub,
