@@ -4,7 +4,8 @@
 import cluster from 'node:cluster'
 import { pino } from 'pino'
 import type { GatehouseConfig } from './config/compile.js'
-import { loadConfig, type Env } from './config/load.js'
+import { readFile } from 'node:fs/promises'
+import { loadConfig, parseConfig, type Env } from './config/load.js'
 import { watchFiles, type Watch } from './config/watch.js'
 import { createGateway, type Gateway } from './gateway.js'
 import { loggerOptions } from './http/logging.js'
@@ -18,10 +19,24 @@ export async function runGateway(configPath: string, env: Env = process.env): Pr
   // SIGHUP's default is to end the process: until the reload handler is in place (and after it is
   // gone, while draining), a SIGHUP is ignored rather than cutting what is in flight.
   process.on('SIGHUP', () => undefined)
-  const config = await loadConfig(configPath, env)
-  if (cluster.isPrimary && config.server.workers > 1) return runPrimary(config, pino(loggerOptions(config.server.logLevel, undefined)))
+  // A worker starts on the config its primary started on, so that one the primary restarts later
+  // listens where the others do and uses the same store; then it reloads the file as it is now,
+  // through the reload's refusal of restart-only changes, like the workers already running.
+  const primaryText = cluster.isWorker ? env[PRIMARY_CONFIG] : undefined
+  if (primaryText !== undefined) {
+    const gateway = await startServer(configPath, env, await parseConfig(primaryText, configPath, env))
+    closeOnSignals(gateway)
+    if ((await readFile(configPath, 'utf8').catch(() => primaryText)) !== primaryText) await gateway.reload('worker start')
+    return
+  }
+  const text = await readFile(configPath, 'utf8').catch(() => undefined)
+  const config = text === undefined ? await loadConfig(configPath, env) : await parseConfig(text, configPath, env)
+  if (cluster.isPrimary && config.server.workers > 1) return runPrimary(config, text ?? '', pino(loggerOptions(config.server.logLevel, undefined)))
   closeOnSignals(await startServer(configPath, env, config))
 }
+
+/** The environment variable that carries the primary's config text to its workers. */
+export const PRIMARY_CONFIG = 'GATEHOUSE_PRIMARY_CONFIG'
 
 export interface RunningGateway extends Gateway {
   /** Stops watching the config and key files. */

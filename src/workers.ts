@@ -3,7 +3,9 @@
 // nothing itself: it starts the workers and starts another when one dies, passes SIGHUP on (each
 // worker reloads), passes SIGTERM/SIGINT on and exits when every worker has drained, and sums the
 // workers' metrics for whichever worker is scraped. The config has already been checked to name
-// a key file and a Redis, so every worker signs and counts alike.
+// a key file and a Redis, so every worker signs and counts alike. Each worker starts on the
+// config text the primary started on (server.ts), so that a worker restarted after the file
+// changed a restart-only key (the port, the store) does not apply it alone.
 import cluster, { type Worker } from 'node:cluster'
 import type { FastifyBaseLogger } from 'fastify'
 import type { GatehouseConfig } from './config/compile.js'
@@ -12,7 +14,7 @@ import { serveWorkersMetrics } from './http/metrics.js'
 /** A worker that dies sooner than this after its start is restarted after a pause, not at once. */
 const CRASH_LOOP_MS = 5_000
 
-export function runPrimary(config: GatehouseConfig, log: FastifyBaseLogger): void {
+export function runPrimary(config: GatehouseConfig, configText: string, log: FastifyBaseLogger): void {
   let stopping = false
   const started = new Map<Worker, number>()
   /** Workers that listen: they get SIGHUP and are asked for metrics (one starting has no handlers yet). */
@@ -20,7 +22,7 @@ export function runPrimary(config: GatehouseConfig, log: FastifyBaseLogger): voi
   const restarts = new Set<NodeJS.Timeout>()
   const start = () => {
     if (stopping) return
-    const worker = cluster.fork()
+    const worker = cluster.fork({ GATEHOUSE_PRIMARY_CONFIG: configText })
     started.set(worker, Date.now())
     worker.on('listening', () => serving.add(worker))
     // An IPC send to a worker that has just died fails here, not in the primary's face.

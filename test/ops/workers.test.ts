@@ -3,6 +3,7 @@
 // limit holds across them; a scrape of any worker shows every worker's requests; one signal stops
 // them all, after their in-flight requests.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { writeFile } from 'node:fs/promises'
 import { fastHash, fetchToken, rawRequest, sleep, spawnGateway, startOrigin, writeKeyFile, type Origin } from '../helpers/index.js'
 import { redisAvailable, startRedis, type RedisServer } from '../helpers/redis.js'
 
@@ -108,6 +109,37 @@ routes: [{ id: open, path: /open, upstream: "${origin.url}", auth: [] }]
       for (let i = 0; i < 200 && listening().length < 3; i++) await sleep(25) // the dead one is replaced
       expect((await rawRequest(gw.url, '/open/x')).status).toBe(200)
       expect((await rawRequest(gw.url, '/metrics')).status).toBe(200)
+    } finally {
+      await gw.stop()
+    }
+  })
+
+  // Found by review: a worker the primary restarted read the file as it was then, so a port or
+  // store change that the running workers had refused went live in that one worker alone.
+  it.skipIf(!ownRedis)('restarts a worker on the config the others run, not on a restart-only change in the file', async () => {
+    const key = await writeKeyFile()
+    const yaml = (extra: string) => `
+server: { workers: 2, logLevel: info${extra} }
+signing: { keyFile: "${key.path}" }
+store: { redis: "${redis!.url}" }
+routes: [{ id: open, path: /open, upstream: "${origin.url}", auth: [] }]
+`
+    const gw = await spawnGateway(yaml(''))
+    const listening = () => [...gw.output().matchAll(/"pid":(\d+)[^\n]*"msg":"gatehouse is listening"/g)].map((m) => Number(m[1]))
+    try {
+      for (let i = 0; i < 200 && listening().length < 2; i++) await sleep(25)
+      await writeFile(gw.file, yaml(', host: "::1"')) // another listen address: restart-only
+      for (let i = 0; i < 200 && (gw.output().match(/only a restart applies it/g) ?? []).length < 2; i++) await sleep(25)
+      process.kill(listening()[0]!, 'SIGKILL')
+      for (let i = 0; i < 200 && listening().length < 3; i++) await sleep(25)
+      for (let i = 0; i < 200 && (gw.output().match(/only a restart applies it/g) ?? []).length < 3; i++) await sleep(25)
+      expect((gw.output().match(/only a restart applies it/g) ?? []).length).toBe(3) // the new worker refused it too
+      const elsewhere = await rawRequest(`http://[::1]:${new URL(gw.url).port}`, '/open/x').then(
+        (r) => r.status,
+        () => 'refused',
+      )
+      expect(elsewhere).toBe('refused')
+      for (let i = 0; i < 4; i++) expect((await rawRequest(gw.url, '/open/x')).status).toBe(200)
     } finally {
       await gw.stop()
     }
