@@ -471,6 +471,28 @@ export async function compileConfig(file: string, raw: ConfigFile, options: Comp
     tokenPaths.push(tokenPathRule(path, { ...options, refreshPaths }))
   }
 
+  // Each of the gateway's own paths is answered by one endpoint: two that share one would fail
+  // when the runtime is built (fastify refuses the second), after check-config said OK.
+  const ownPaths = new Map<string, string>([
+    ['/oauth/revoke', 'the revocation endpoint'],
+    ['/oauth/introspect', 'the introspection endpoint'],
+    ['/.well-known/jwks.json', 'the JWKS'],
+    ['/.well-known/oauth-authorization-server', 'the metadata document'],
+  ])
+  const claim = (path: string, what: string, at: (string | number)[]) => {
+    const taken = ownPaths.get(path)
+    if (taken === what) return // a path listed twice for one endpoint is reported above
+    if (taken !== undefined) problem(at, `"${path}" is ${taken}'s path already`)
+    else ownPaths.set(path, what)
+  }
+  claim(DEFAULT_TOKEN_PATH, 'the token endpoint', ['tokenEndpoint'])
+  claim(DEFAULT_AUTHORIZE_PATH, 'the login page', ['authorize'])
+  tokenPaths.slice(1).forEach((t, i) => claim(t.path, 'the token endpoint', ['tokenEndpoint', 'paths', i]))
+  authorizePaths.slice(1).forEach((p, i) => claim(p, 'the login page', ['authorize', 'paths', i]))
+  claim(raw.health?.live ?? '/healthz', 'health.live', ['health', 'live'])
+  claim(raw.health?.ready ?? '/readyz', 'health.ready', ['health', 'ready'])
+  if (raw.admin === undefined) claim(raw.metrics?.path ?? '/metrics', 'metrics.path', ['metrics', 'path'])
+
   const keyFile = raw.signing?.keyFile
   // Every worker must sign with the same key and count in the same store: an ephemeral key or an
   // in-memory store per worker would split tokens, login forms and limits N ways.

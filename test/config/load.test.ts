@@ -42,6 +42,17 @@ describe('config loading', () => {
     expect((await parseConfig('', FILE, {})).server.workers).toBe(1)
   })
 
+  // Found by review: check-config said OK, and the gateway then failed to start with fastify's error.
+  it("refuses two of the gateway's own endpoints on one path, naming both", async () => {
+    expect(await problemsOf('tokenEndpoint: { paths: [/oauth/authorize] }')).toEqual([
+      'line 1: tokenEndpoint.paths[0]: "/oauth/authorize" is the login page\'s path already',
+    ])
+    expect(await problemsOf('health: { live: /oauth/token }')).toEqual(['line 1: health.live: "/oauth/token" is the token endpoint\'s path already'])
+    expect(await problemsOf('health: { ready: /.well-known/jwks.json }')).toEqual([
+      'line 1: health.ready: "/.well-known/jwks.json" is the JWKS\'s path already',
+    ])
+  })
+
   it('derives an issuer from an IPv6 listen address in brackets', async () => {
     expect((await parseConfig('server: { host: "::1", port: 8443 }', FILE, {})).issuer).toBe('http://[::1]:8443')
   })
