@@ -183,7 +183,10 @@ export async function createGateway(config: GatehouseConfig, options: GatewayOpt
       const next = await parseConfig(text, file, options.env ?? process.env)
       goLive(await build(next, runtime))
       metrics.reloaded('success')
-      log.info({ trigger, version: next.version, previous }, next.version === previous ? 'config reloaded (unchanged)' : 'config reloaded')
+      log.info(
+        { trigger, version: next.version, previous, kid: runtime.keys.kid },
+        next.version === previous ? 'config reloaded (text unchanged; keys read again)' : 'config reloaded',
+      )
       return true
     } catch (err) {
       metrics.reloaded('failure')
