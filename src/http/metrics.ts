@@ -5,15 +5,17 @@
 import cluster, { type Worker } from 'node:cluster'
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
 import type { GatehouseConfig } from '../config/compile.js'
 import type { IpMatcher } from '../net/cidr.js'
 import { GatehouseError } from '../errors.js'
 import type { ClientAddress } from '../net/client-address.js'
 import type { Store } from '../store/index.js'
+import { LightCounter, LightHistogram } from './light-metrics.js'
 import { sendError } from './reply-error.js'
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])
+const STATUS_CLASSES = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx']
 const SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 
 export interface Metrics {
@@ -37,33 +39,29 @@ export function createMetrics(store: Store, pools?: Pools): Metrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'gatehouse_' })
   const registers = [registry]
-  const requests = new Counter({
-    name: 'gatehouse_requests_total',
-    help: 'Requests answered, by route (or endpoint), method and status class',
-    labelNames: ['route', 'method', 'status'],
-    registers,
-  })
-  const duration = new Histogram({
-    name: 'gatehouse_request_duration_seconds',
-    help: 'From the request to the end of its answer, upstream included, by route',
-    labelNames: ['route'],
-    buckets: SECONDS,
-    registers,
-  })
-  const upstream = new Histogram({
-    name: 'gatehouse_upstream_duration_seconds',
-    help: "From sending a request upstream to the upstream's answer, by route",
-    labelNames: ['route'],
-    buckets: SECONDS,
-    registers,
-  })
-  const refusals = new Counter({
-    name: 'gatehouse_refusals_total',
-    help: 'Requests refused, by error code (invalid_token, rate_limited, ...)',
-    labelNames: ['error'],
-    registers,
-  })
-  const tokens = new Counter({ name: 'gatehouse_tokens_issued_total', help: 'Tokens issued, by grant and client', labelNames: ['grant', 'client'], registers })
+  // The request path's metrics: counted in plain numbers (light-metrics.ts).
+  const requests = new LightCounter(
+    'gatehouse_requests_total',
+    'Requests answered, by route (or endpoint), method and status class',
+    ['route', 'method', 'status'],
+    registry,
+  )
+  const duration = new LightHistogram(
+    'gatehouse_request_duration_seconds',
+    'From the request to the end of its answer, upstream included, by route',
+    ['route'],
+    SECONDS,
+    registry,
+  )
+  const upstream = new LightHistogram(
+    'gatehouse_upstream_duration_seconds',
+    "From sending a request upstream to the upstream's answer, by route",
+    ['route'],
+    SECONDS,
+    registry,
+  )
+  const refusals = new LightCounter('gatehouse_refusals_total', 'Requests refused, by error code (invalid_token, rate_limited, ...)', ['error'], registry)
+  const tokens = new LightCounter('gatehouse_tokens_issued_total', 'Tokens issued, by grant and client', ['grant', 'client'], registry)
   new Gauge({
     name: 'gatehouse_store_up',
     help: '1 while the store (Redis) is reachable and current, else 0; always 1 in memory',
@@ -120,11 +118,6 @@ export function createMetrics(store: Store, pools?: Pools): Metrics {
       },
     })
   }
-  const requestsBy = children(requests)
-  const durationBy = children(duration)
-  const upstreamBy = children(upstream)
-  const refusalsBy = children(refusals)
-  const tokensBy = children(tokens)
 
   if (cluster.isWorker) answerPrimaryWithMetrics(registry)
 
@@ -132,14 +125,18 @@ export function createMetrics(store: Store, pools?: Pools): Metrics {
     registry,
     text: () => (cluster.isWorker ? askPrimaryForMetrics() : registry.metrics()),
     observe(request, reply) {
-      const route = request.audit?.route ?? routeOf(request)
-      const method = METHODS.has(request.method) ? request.method : 'other'
-      requestsBy(route, method, `${Math.floor(reply.statusCode / 100)}xx`).inc()
-      durationBy(route).observe(reply.elapsedTime / 1000)
       const audit = request.audit
-      if (audit?.upstreamMs !== undefined) upstreamBy(route).observe(audit.upstreamMs / 1000)
-      if (audit?.error !== undefined) refusalsBy(audit.error).inc()
-      if (audit?.issued !== undefined && reply.statusCode < 400) tokensBy(audit.issued, audit.client ?? 'unknown').inc()
+      const route = audit?.route ?? routeOf(request)
+      const method = METHODS.has(request.method) ? request.method : 'other'
+      const status = STATUS_CLASSES[Math.floor(reply.statusCode / 100)] ?? 'other'
+      requests.inc(`${route}\0${method}\0${status}`, route, method, status)
+      duration.observe(route, reply.elapsedTime / 1000, route)
+      if (audit?.upstreamMs !== undefined) upstream.observe(route, audit.upstreamMs / 1000, route)
+      if (audit?.error !== undefined) refusals.inc(audit.error, audit.error)
+      if (audit?.issued !== undefined && reply.statusCode < 400) {
+        const client = audit.client ?? 'unknown'
+        tokens.inc(`${audit.issued}\0${client}`, audit.issued, client)
+      }
     },
     configLoaded(version, loadedAt) {
       configInfo.reset()
@@ -149,20 +146,6 @@ export function createMetrics(store: Store, pools?: Pools): Metrics {
     reloaded(result) {
       reloads.labels(result).inc()
     },
-  }
-}
-
-/**
- * A metric's children by label values, so that a request costs a map lookup, not prom-client's
- * label hashing. Bounded as the label values are (by the config and fixed sets).
- */
-function children<T>(metric: { labels(...values: string[]): T }): (...values: string[]) => T {
-  const made = new Map<string, T>()
-  return (...values) => {
-    const key = values.join('\0')
-    let child = made.get(key)
-    if (child === undefined) made.set(key, (child = metric.labels(...values)))
-    return child
   }
 }
 
