@@ -185,7 +185,11 @@ export async function createGateway(config: GatehouseConfig, options: GatewayOpt
       metrics.reloaded('success')
       log.info(
         { trigger, version: next.version, previous, kid: runtime.keys.kid },
-        next.version === previous ? 'config reloaded (text unchanged; keys read again)' : 'config reloaded',
+        next.version !== previous
+          ? 'config reloaded'
+          : next.signing.keyFile
+            ? 'config reloaded (text unchanged; key file read again)'
+            : 'config reloaded (unchanged)',
       )
       return true
     } catch (err) {
