@@ -239,7 +239,7 @@ export async function createGateway(config: GatehouseConfig, options: GatewayOpt
     },
     drain() {
       lifecycle.draining = true
-      server.closeIdleConnections()
+      lifecycle.closeIdleConnections()
     },
     async close() {
       // Probes keep getting their 503 from the admin listener until the last request is done.

@@ -9,11 +9,13 @@ export interface Watch {
   close(): void
 }
 
+/** Same modification time, size and inode: the file was not written (only touched, or read). */
+const sameStat = (a: Stats, b: Stats) => a.mtimeMs === b.mtimeMs && a.size === b.size && a.ino === b.ino
+
 export function watchFiles(files: readonly string[], onChange: () => void, { intervalMs = 500, quietMs = 300 } = {}): Watch {
   let timer: NodeJS.Timeout | undefined
   const changed = (now: Stats, before: Stats) => {
-    // Same modification time, size and inode: the file was only touched, or only read.
-    if (now.mtimeMs === before.mtimeMs && now.size === before.size && now.ino === before.ino) return
+    if (sameStat(now, before)) return
     clearTimeout(timer)
     timer = setTimeout(onChange, quietMs)
   }
@@ -33,7 +35,6 @@ export function watchFiles(files: readonly string[], onChange: () => void, { int
  * Kubernetes do.
  */
 export async function readSettled(file: string, quietMs = 300): Promise<string> {
-  const same = (a: Stats, b: Stats) => a.mtimeMs === b.mtimeMs && a.size === b.size && a.ino === b.ino
   for (let attempt = 0; ; attempt++) {
     const before = await stat(file)
     const age = Date.now() - before.mtimeMs
@@ -42,6 +43,6 @@ export async function readSettled(file: string, quietMs = 300): Promise<string> 
       continue
     }
     const text = await readFile(file, 'utf8')
-    if (same(before, await stat(file)) || attempt >= 10) return text
+    if (sameStat(before, await stat(file)) || attempt >= 10) return text
   }
 }

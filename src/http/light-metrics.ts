@@ -25,12 +25,15 @@ abstract class LightMetric<S> {
     registry.registerMetric(this as never)
   }
 
+  /** A new series' state. */
+  protected abstract fresh(): S
+
   /** The series for these label values (made once; bounded as the label values are). */
-  protected seriesFor(key: string, values: readonly string[], make: () => S): S {
+  protected seriesFor(key: string, values: readonly string[]): S {
     let found = this.series.get(key)
     if (found === undefined) {
       const labels = Object.fromEntries(this.labelNames.map((name, i) => [name, values[i]!]))
-      this.series.set(key, (found = { labels, state: make() }))
+      this.series.set(key, (found = { labels, state: this.fresh() }))
     }
     return found.state
   }
@@ -45,7 +48,11 @@ export class LightCounter extends LightMetric<{ count: number }> {
 
   /** Adds one to the series named by `values` (`key`: those values joined, for the lookup). */
   inc(key: string, ...values: string[]): void {
-    this.seriesFor(key, values, () => ({ count: 0 })).count++
+    this.seriesFor(key, values).count++
+  }
+
+  protected fresh() {
+    return { count: 0 }
   }
 
   get() {
@@ -68,13 +75,17 @@ export class LightHistogram extends LightMetric<{ readonly buckets: Float64Array
   }
 
   observe(key: string, value: number, ...values: string[]): void {
-    const state = this.seriesFor(key, values, () => ({ buckets: new Float64Array(this.bounds.length), sum: 0, count: 0 }))
+    const state = this.seriesFor(key, values)
     const bounds = this.bounds
     let i = 0
     while (i < bounds.length && value > bounds[i]!) i++
     if (i < bounds.length) state.buckets[i]!++
     state.sum += value
     state.count++
+  }
+
+  protected fresh() {
+    return { buckets: new Float64Array(this.bounds.length), sum: 0, count: 0 }
   }
 
   get() {

@@ -12,13 +12,13 @@ import {
   freePort,
   hiddenFields,
   rawRequest,
-  sleep,
   startGateway,
   startOrigin,
   writeKeyFile,
   type Gateway,
   type Origin,
   type RawResponse,
+  untilStoresReady,
 } from '../helpers/index.js'
 import { redisAvailable, startRedis, type RedisServer } from '../helpers/redis.js'
 
@@ -62,7 +62,7 @@ routes: [{ id: api, path: /api, upstream: "${origin.url}", auth: [basic] }]
   const started = [await startGateway(withKey, { port })]
   if (setup === 'two instances on one redis') started.push(await startGateway(withKey))
   // Until Redis is ready, limits count in memory (store.onRedisError: insurance): wait for it.
-  while (!started.every((gw) => gw.gateway.store.ready)) await sleep(10)
+  await untilStoresReady(...started)
   return started
 }
 

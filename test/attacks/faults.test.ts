@@ -10,12 +10,12 @@ import {
   fetchToken,
   freePort,
   rawRequest,
-  sleep,
   startGateway,
   startOrigin,
   type Gateway,
   type Origin,
   type RawResponse,
+  untilStoresReady,
 } from '../helpers/index.js'
 import { redisAvailable, startRedis, type RedisServer } from '../helpers/redis.js'
 
@@ -53,7 +53,7 @@ const timed = async (fn: () => Promise<RawResponse>) => {
   return { res, ms: Date.now() - started }
 }
 const untilReady = async (gw: Gateway) => {
-  for (let i = 0; i < 50 && !gw.gateway.store.ready; i++) await sleep(100)
+  await untilStoresReady(gw)
   expect(gw.gateway.store.ready).toBe(true)
 }
 

@@ -20,6 +20,7 @@ import {
   type KeyFile,
   type Origin,
   type RawResponse,
+  untilStoresReady,
 } from '../helpers/index.js'
 import { redisAvailable, startRedis, type RedisServer } from '../helpers/redis.js'
 
@@ -74,7 +75,7 @@ describe.each(setups)('reuse races ($name)', ({ redis: onRedis, instances }) => 
     if (onRedis) await redis!.flush()
     const config = await yaml(onRedis ? redis!.url : undefined)
     gateways = await Promise.all(Array.from({ length: instances }, () => startGateway(config)))
-    for (let i = 0; i < 50 && !gateways.every((gw) => gw.gateway.store.ready); i++) await new Promise((r) => setTimeout(r, 100))
+    await untilStoresReady(...gateways)
   })
   afterAll(async () => {
     for (const gw of gateways) await gw.close()

@@ -97,6 +97,11 @@ export async function freePort(): Promise<number> {
   return port
 }
 
+/** Waits up to 5 s until every gateway's store is ready (connected, its revocation copy current). */
+export async function untilStoresReady(...gateways: Gateway[]): Promise<void> {
+  for (let i = 0; i < 250 && !gateways.every((gw) => gw.gateway.store.ready); i++) await sleep(20)
+}
+
 export async function startGateway(yaml: string, options: GatewayOptions = {}): Promise<Gateway> {
   const config = await parseConfig(yaml, options.file ?? join(tmpdir(), 'gatehouse-test.yaml'), options.env ?? {})
   const gateway = await createGateway(config, { logger: false, ...options })

@@ -13,6 +13,7 @@ import {
   type Gateway,
   type Origin,
   type RawResponse,
+  untilStoresReady,
 } from '../helpers/index.js'
 import { redisAvailable, startRedis, type RedisServer } from '../helpers/redis.js'
 
@@ -71,7 +72,7 @@ describe.each(stores)('token lifecycle ($kind store)', ({ kind }) => {
     const { port, yaml } = await config(kind)
     gw = await startGateway(yaml, { port, clock: () => now })
     issuer = gw.config.issuer
-    for (let i = 0; i < 50 && !gw.gateway.store.ready; i++) await new Promise((r) => setTimeout(r, 100))
+    await untilStoresReady(gw)
   })
   afterAll(() => gw?.close())
   beforeEach(() => {
@@ -564,7 +565,7 @@ describe.skipIf(!stores.some((s) => s.kind === 'redis'))('two instances on one R
     const one = await startGateway(yaml, { port })
     const two = await startGateway(yaml) // same config and issuer, another port (each signs with its own key)
     try {
-      for (let i = 0; i < 50 && !(one.gateway.store.ready && two.gateway.store.ready); i++) await new Promise((r) => setTimeout(r, 100))
+      await untilStoresReady(one, two)
       const verifier = 'v'.repeat(43)
       const challenge = await oidc.calculatePKCECodeChallenge(verifier)
       const { location } = await browserLogin(

@@ -3,7 +3,7 @@
 // spawned and signalled.
 import { connect } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { rawRequest, sleep, spawnGateway, startGateway, startOrigin, type Origin } from '../helpers/index.js'
+import { rawRequest, sleep, spawnGateway, startGateway, startOrigin, type Origin, untilStoresReady } from '../helpers/index.js'
 import { redisAvailable, startRedis, type RedisServer } from '../helpers/redis.js'
 
 let slow: Origin
@@ -73,7 +73,7 @@ routes: [{ id: all, path: /, upstream: "${slow.url}", auth: [], rateLimit: { poi
 `)
     const counted = async (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec((await rawRequest(gw.url, '/metrics')).text)?.[1])
     try {
-      for (let i = 0; i < 100 && !gw.gateway.store.ready; i++) await sleep(20)
+      await untilStoresReady(gw)
       expect((await rawRequest(gw.url, '/readyz')).status).toBe(200)
       expect([await counted('gatehouse_store_outages_total'), await counted('gatehouse_store_errors_total')]).toEqual([0, 0])
       await redis.stop()
@@ -85,7 +85,7 @@ routes: [{ id: all, path: /, upstream: "${slow.url}", auth: [], rateLimit: { poi
       expect(await counted('gatehouse_store_outages_total')).toBe(1) // one outage, however many attempts
       expect(await counted('gatehouse_store_errors_total')).toBeGreaterThanOrEqual(1)
       await redis.start()
-      for (let i = 0; i < 100 && !gw.gateway.store.ready; i++) await sleep(20)
+      await untilStoresReady(gw)
       expect((await rawRequest(gw.url, '/readyz')).status).toBe(200)
     } finally {
       await gw.close()

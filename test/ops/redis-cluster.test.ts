@@ -16,6 +16,7 @@ import {
   type CapturedLogs,
   type Gateway,
   type Origin,
+  untilStoresReady,
 } from '../helpers/index.js'
 import { redisAvailable, redisCommand, startRedisCluster, type RedisCluster } from '../helpers/redis.js'
 
@@ -56,7 +57,7 @@ routes:
 `
   one = await startGateway(yaml, { logger: logs[0]!.logger })
   two = await startGateway(yaml, { logger: logs[1]!.logger })
-  for (let i = 0; i < 100 && !(one.gateway.store.ready && two.gateway.store.ready); i++) await sleep(50)
+  await untilStoresReady(one, two)
 }, 30_000)
 afterAll(async () => {
   await one?.close()

@@ -1,7 +1,7 @@
 // Issue 11: gatehouse behind Redis Sentinel. The gateway is told where the sentinels are, asks them
 // for the master, and follows it when a sentinel moves the master to the replica.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { rawRequest, sleep, startGateway, startOrigin, type Gateway, type Origin } from '../helpers/index.js'
+import { rawRequest, sleep, startGateway, startOrigin, type Gateway, type Origin, untilStoresReady } from '../helpers/index.js'
 import { redisAvailable, redisCommand, startRedisSentinel, type RedisSentinel } from '../helpers/redis.js'
 
 const withSentinel = redisAvailable(true)
@@ -25,7 +25,7 @@ routes:
 `
   one = await startGateway(yaml)
   two = await startGateway(yaml)
-  for (let i = 0; i < 100 && !(one.gateway.store.ready && two.gateway.store.ready); i++) await sleep(50)
+  await untilStoresReady(one, two)
 }, 30_000)
 afterAll(async () => {
   await one?.close()

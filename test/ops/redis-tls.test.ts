@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs'
 import { getCACertificates, setDefaultCACertificates } from 'node:tls'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { rawRequest, sleep, startGateway, startOrigin, type Origin } from '../helpers/index.js'
+import { rawRequest, startGateway, startOrigin, type Origin, untilStoresReady } from '../helpers/index.js'
 import { redisAvailable, redisCommand, startRedisCluster, startRedisSentinel, TEST_CERT } from '../helpers/redis.js'
 
 const withRedis = redisAvailable(true)
@@ -29,7 +29,7 @@ async function shareLimit(store: string): Promise<void> {
   const one = await startGateway(store + routes())
   const two = await startGateway(store + routes())
   try {
-    for (let i = 0; i < 100 && !(one.gateway.store.ready && two.gateway.store.ready); i++) await sleep(50)
+    await untilStoresReady(one, two)
     expect([one.gateway.store.ready, two.gateway.store.ready]).toEqual([true, true])
     const statuses = []
     for (const gw of [one, two, one]) statuses.push((await rawRequest(gw.url, '/tls/x')).status)

@@ -3,7 +3,7 @@
 // good. Requests in flight finish on the config they started with; a bad file leaves the old one
 // serving, with every error logged and counted; what only a restart can change is refused by name.
 import { createHash } from 'node:crypto'
-import { readFile, writeFile } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import { decodeProtectedHeader } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { basic, fastHash, fetchToken, rawRequest, sleep, spawnGateway, startOrigin, writeKeyFile, type GatewayProcess, type Origin } from '../helpers/index.js'
@@ -140,7 +140,7 @@ routes: [{ id: a, path: /a, upstream: "not a url", auth: [], timeoutMz: 3 }]
       await writeFile(gw.file, good.replace('/a', '/z'))
       await versionChange(gw, v1)
       expect((await rawRequest(gw.url, '/z/1')).status).toBe(200)
-      expect(gw.exited).toBeInstanceOf(Promise) // still running
+      expect(() => process.kill(gw.pid, 0)).not.toThrow() // still running
     } finally {
       await gw.stop()
     }
@@ -168,7 +168,6 @@ routes: [{ id: api, path: /api, upstream: "${origin.url}", auth: [bearer] }]
       const jwks = (await rawRequest(gw.url, '/.well-known/jwks.json')).json<{ keys: { kid: string }[] }>()
       expect(jwks.keys.map((k) => k.kid)).toEqual([next.kid, old.jwk.kid])
       for (const token of [before, after]) expect((await rawRequest(gw.url, '/api/x', { headers: { authorization: `Bearer ${token}` } })).status).toBe(200)
-      expect(JSON.parse(await readFile(old.path, 'utf8')).keys).toHaveLength(2)
     } finally {
       await gw.stop()
     }

@@ -1,7 +1,7 @@
 // MongoDB Atlas service-account tokens: the document's requests, as written, against
 // config/examples/mongodb-atlas.yaml (../shared/seeds/003_6433e450b7b85020.recovered.txt).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { rawRequest, sleep, type Gateway } from '../helpers/index.js'
+import { rawRequest, type Gateway, untilStoresReady } from '../helpers/index.js'
 import { redisAvailable, startRedis, type RedisServer } from '../helpers/redis.js'
 import { basicAsDocumented, startExample } from './helpers.js'
 
@@ -71,7 +71,7 @@ describe('MongoDB Atlas (seed 003)', () => {
     const redis: RedisServer = await startRedis()
     const onRedis = await startExample('mongodb-atlas.yaml', { env: { REDIS_URL: redis.url } })
     try {
-      for (let i = 0; i < 100 && !onRedis.gateway.store.ready; i++) await sleep(20) // deny: 503 until connected
+      await untilStoresReady(onRedis) // deny: 503 until connected
       expect((await request(onRedis, 'atlas-sa', 'atlas-sa-secret')).status).toBe(200)
       await redis.stop()
       const res = await request(onRedis, 'atlas-sa', 'atlas-sa-secret')

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { captureLogs, rawRequest, sleep, startGateway, startOrigin, type CapturedLogs, type Gateway, type Origin } from '../helpers/index.js'
+import { captureLogs, rawRequest, startGateway, startOrigin, type CapturedLogs, type Gateway, type Origin, untilStoresReady } from '../helpers/index.js'
 import { redisAvailable, startRedis, type RedisServer } from '../helpers/redis.js'
 
 const ownServer = redisAvailable(true)
@@ -31,7 +31,7 @@ const start = (options: { extra?: string; logs?: CapturedLogs } = {}) =>
 
 /** Waits until the gateway's Redis connection is ready (reconnection backs off up to 1 s). */
 async function untilReady(gw: Gateway) {
-  for (let i = 0; i < 50 && !gw.gateway.store.ready; i++) await sleep(100)
+  await untilStoresReady(gw)
   if (!gw.gateway.store.ready) throw new Error('redis never became ready')
 }
 

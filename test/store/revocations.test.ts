@@ -15,6 +15,7 @@ import {
   type Gateway,
   type KeyFile,
   type Origin,
+  untilStoresReady,
 } from '../helpers/index.js'
 import { redisAvailable, startRedis, type RedisServer } from '../helpers/redis.js'
 
@@ -49,7 +50,7 @@ clients: [{ id: app, secretHash: "${await fastHash('s3cret')}", scopes: [read] }
 routes: [{ id: api, path: /api, upstream: "${origin.url}" }]
 `
   const gateways: [Gateway, Gateway] = [await startGateway(yaml), await startGateway(yaml)]
-  for (let i = 0; i < 100 && !gateways.every((gw) => gw.gateway.store.ready); i++) await sleep(20)
+  await untilStoresReady(...gateways)
   expect(gateways.every((gw) => gw.gateway.store.ready)).toBe(true)
   return gateways
 }
@@ -101,7 +102,7 @@ describe.skipIf(!ownServer)('revoked access tokens on two instances', () => {
       expect((await rawRequest(two.url, '/api/x', bearer(token))).status).toBe(200)
       await admin.client('KILL', 'TYPE', 'pubsub')
       await sleep(20)
-      for (let i = 0; i < 100 && !two.gateway.store.ready; i++) await sleep(20)
+      await untilStoresReady(two)
       expect((await rawRequest(two.url, '/api/x', bearer(token))).status).toBe(401)
     } finally {
       await one.close()

@@ -3,7 +3,7 @@
 // key that is over it from memory until its window ends (inMemoryBlockOnConsumed).
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { rawRequest, sleep, startGateway, startOrigin, type Gateway, type Origin } from '../helpers/index.js'
+import { rawRequest, sleep, startGateway, startOrigin, type Gateway, type Origin, untilStoresReady } from '../helpers/index.js'
 import { redisAvailable, startRedis, type RedisServer } from '../helpers/redis.js'
 
 const ownServer = redisAvailable(true)
@@ -45,7 +45,7 @@ const start = async (limit: string, onRedisError = 'insurance') => {
 store: { redis: "${redis.url}", onRedisError: ${onRedisError} }
 routes: [{ id: api, path: /api, upstream: "${origin.url}", auth: [], rateLimit: ${limit} }]
 `)
-  for (let i = 0; i < 100 && !gw.gateway.store.ready; i++) await sleep(20)
+  await untilStoresReady(gw)
   return gw
 }
 const statuses = async (gw: Gateway, n: number) => {
